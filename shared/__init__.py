@@ -1,0 +1,1 @@
+"""Library shared by the orthanc-share services: models, tokens, settings and clients."""

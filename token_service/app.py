@@ -1,0 +1,134 @@
+"""The token service application: `create_app()` and the ASGI `app` uvicorn runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.routing import Route
+
+from shared.asgi import LazyApp
+from shared.errors import ShareRefusedError, ViewerUnavailableError
+from shared.logs import install_redaction
+from shared.meddream import MedDreamClient
+from shared.revocations import RevocationList, open_configured_store
+from shared.settings import load_settings
+from shared.tokens import TokenCodec, VerifiedTokenCache
+from token_service.deps import Services
+from token_service.routes import router
+from token_service.settings import Settings
+from token_service.validation import ValidationEndpoint
+
+__all__ = ["app", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_PATHS = ("/shares/validate", "/tokens/validate")
+
+
+def _log_summary(settings: Settings, auth_enabled: bool) -> None:
+    enabled = []
+    if settings.public_orthanc_root:
+        enabled += ["stone-viewer-publication", "osimis-viewer-publication"]
+    if settings.public_anonymized_orthanc_root and settings.anonymized_server_identifier:
+        enabled.append("anonymized osimis-viewer-publication")
+    if settings.meddream_enabled:
+        enabled.append("meddream-instant-link")
+        if settings.public_landing_root:
+            enabled.append("meddream-viewer-publication")
+    logger.info("token service: share types enabled: %s", ", ".join(enabled) or "none")
+    if not auth_enabled:
+        logger.warning(
+            "USERS is not set: anyone who can reach the token service can create shares; "
+            "set USERS (and VALIDATION_USERS for the Orthanc plugins)"
+        )
+    if settings.database_url is None:
+        logger.warning("DATABASE_URL is not set: shares cannot be revoked")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "The viewer's token service is unavailable"}, status_code=502
+        )
+
+    async def invalid_body(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        # Pydantic's own errors echo the input; keep only where and what.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error", exc_info=exc)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+    app.add_exception_handler(ShareRefusedError, refused)
+    app.add_exception_handler(ViewerUnavailableError, unavailable)
+    app.add_exception_handler(RequestValidationError, invalid_body)
+    app.add_exception_handler(Exception, internal)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the token service from explicit settings, or from the environment."""
+    settings = settings or load_settings(Settings)
+    install_redaction()
+    settings.warn_about_weak_settings()
+    codec = TokenCodec(settings.signing_keys())
+    http = httpx.AsyncClient(timeout=httpx.Timeout(settings.meddream_timeout_seconds))
+    meddream = None
+    if settings.meddream_token_service_url:
+        meddream = MedDreamClient(
+            settings.meddream_token_service_url, settings.meddream_storage, http
+        )
+    auth = settings.basic_auth()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        revocations = services.revocations
+        await revocations.start()
+        try:
+            yield
+        finally:
+            await revocations.stop()
+            await http.aclose()
+
+    revocations = RevocationList(
+        open_configured_store(settings), settings.revocation_refresh_seconds
+    )
+    services = Services(
+        settings=settings,
+        codec=codec,
+        tokens=VerifiedTokenCache(codec),
+        revocations=revocations,
+        auth=auth,
+        policy=settings.grant_policy(),
+        http=http,
+        meddream=meddream,
+    )
+    app = FastAPI(
+        title="orthanc-share token service",
+        summary="Creates share tokens and answers the Orthanc authorization plugin.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    _add_error_handlers(app)
+    endpoint = ValidationEndpoint(services)
+    for path in VALIDATION_PATHS:
+        app.router.routes.append(Route(path, endpoint, methods=["POST"]))
+    app.include_router(router)
+    _log_summary(settings, auth.enabled)
+    return app
+
+
+app = LazyApp(create_app)
