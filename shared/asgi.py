@@ -30,10 +30,11 @@ class LazyApp:
             try:
                 self._app = self._factory()
             except ConfigurationError as error:
-                logger.error("%s", error)
                 if scope["type"] == "lifespan":
+                    # The server logs this message and exits.
                     await receive()
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                logger.error("%s", error)
                 raise
         await self._app(scope, receive, send)

@@ -15,10 +15,10 @@ from shared.logs import configure_logging
 
 __all__ = ["main"]
 
-# service name -> (ASGI factory, default port)
+# service name -> (ASGI app, built at startup by LazyApp; default port)
 SERVICES = {
-    "token-service": ("token_service.app:create_app", 8000),
-    "share-landing": ("share_landing.app:create_app", 8001),
+    "token-service": ("token_service.app:app", 8000),
+    "share-landing": ("share_landing.app:app", 8001),
 }
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "orthanc-share"
@@ -61,7 +61,6 @@ async def _serve(names: list[str], host: str, port: int | None, log_level: str) 
         factory, default_port = SERVICES[name]
         config = uvicorn.Config(
             factory,
-            factory=True,
             host=host,
             port=port or default_port,
             log_config=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -153,4 +154,6 @@ def load_settings(cls: type[S], secrets_dir: Path | None = DEFAULT_SECRETS_DIR, 
         raise ConfigurationError(f"invalid configuration: {_describe(error)}") from None
     except SettingsError as error:
         # Raised for values that are not valid JSON (USERS); its text names the field only.
-        raise ConfigurationError(f"invalid configuration: {error}") from None
+        field = re.search(r'field "(\w+)"', str(error))
+        name = field.group(1).upper() if field else "a variable"
+        raise ConfigurationError(f"invalid configuration: {name}: not valid JSON") from None

@@ -1,0 +1,49 @@
+"""Small builders of settings, requests and tokens for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from share_landing.settings import Settings as LandingSettings
+from token_service.settings import Settings as TokenServiceSettings
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+STUDY_UID = "1.2.840.113619.2.55.3.1"
+STUDY_ID = "0195f13e-4afe6822-8b494cc4-5162c50d-0daf66aa"
+
+
+def token_service_settings(**overrides: Any) -> TokenServiceSettings:
+    """Token-service settings for tests; nothing is read from the environment or files."""
+    values: dict[str, Any] = {
+        "secret_key": SECRET,
+        "public_orthanc_root": "https://pacs.example.org/shares/",
+        "public_landing_root": "https://pacs.example.org/welcome/",
+        "server_identifier": "standard-server-id",
+        "_secrets_dir": None,
+    }
+    values.update(overrides)
+    return TokenServiceSettings(**values)
+
+
+def landing_settings(**overrides: Any) -> LandingSettings:
+    """Landing settings for tests."""
+    values: dict[str, Any] = {
+        "secret_key": SECRET,
+        "public_orthanc_root": "https://pacs.example.org/shares/",
+        "_secrets_dir": None,
+    }
+    values.update(overrides)
+    return LandingSettings(**values)
+
+
+def share_body(**overrides: Any) -> dict[str, Any]:
+    """A `PUT /shares` body as Orthanc Explorer 2 0.6 sends it."""
+    body: dict[str, Any] = {
+        "id": None,
+        "studies": [{"dicom-uid": STUDY_UID, "orthanc-id": STUDY_ID}],
+        "anonymized": False,
+        "type": "stone-viewer-publication",
+        "expiration-date": "2099-02-10T14:12:33.123Z",
+    }
+    body.update(overrides)
+    return body
