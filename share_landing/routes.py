@@ -38,7 +38,7 @@ class Landing:
     texts: PageTexts
 
 
-def get_landing(request: Request) -> Landing:
+async def get_landing(request: Request) -> Landing:
     """The app's landing objects."""
     landing: Landing = request.app.state.landing
     return landing

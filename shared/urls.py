@@ -1,9 +1,13 @@
-"""Building the links a share opens: the landing link and the viewers' own URLs."""
+"""Building the links a share opens: the landing link and the viewers' own URLs.
+
+Roots come from settings, which guarantee an absolute URL ending with `/` and without a
+query string; joining is then plain concatenation (what `urljoin` would give, for less).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 from shared.models import Share, ShareType
 
@@ -24,12 +28,12 @@ def _joined(values: Iterable[str | None]) -> str | None:
 
 def landing_url(landing_root: str, token: str) -> str:
     """The link sent to a patient: the landing page with the token."""
-    return urljoin(landing_root, "?" + query(token=token))
+    return landing_root + "?" + query(token=token)
 
 
 def meddream_url(meddream_root: str, study_uids: Iterable[str], meddream_token: str) -> str:
     """MedDream's viewer opening the studies with a short-lived MedDream token."""
-    return urljoin(meddream_root, "?" + query(study=",".join(study_uids), token=meddream_token))
+    return meddream_root + "?" + query(study=",".join(study_uids), token=meddream_token)
 
 
 def viewer_url(share: Share, token: str, orthanc_root: str | None) -> str | None:
@@ -45,13 +49,11 @@ def viewer_url(share: Share, token: str, orthanc_root: str | None) -> str | None
         if uids is None:
             return None
         path = "stone-webviewer/index.html?"
-        return urljoin(orthanc_root, path + query(study=uids, selectedStudies=uids, token=token))
+        return orthanc_root + path + query(study=uids, selectedStudies=uids, token=token)
     if share.type is ShareType.OSIMIS_VIEWER_PUBLICATION:
         ids = _joined(s.orthanc_id for s in share.studies)
         if ids is None:
             return None
         path = "osimis-viewer/app/index.html?"
-        return urljoin(
-            orthanc_root, path + query(pickableStudyIds=ids, selectedStudyIds=ids, token=token)
-        )
+        return orthanc_root + path + query(pickableStudyIds=ids, selectedStudyIds=ids, token=token)
     return None

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from shared.asgi import LazyApp
 from shared.errors import ShareRefusedError, ViewerUnavailableError
@@ -79,6 +80,25 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, internal)
 
 
+class TokenServiceApp(FastAPI):
+    """FastAPI, with the validation paths answered before the middleware stack.
+
+    Validation is called for every viewer request; routing it through FastAPI's
+    middleware and router costs more than deciding it. The endpoint handles its own
+    errors, so skipping the error middleware loses nothing.
+    """
+
+    fast_paths: dict[str, ValidationEndpoint]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.fast_paths.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the token service from explicit settings, or from the environment."""
     settings = settings or load_settings(Settings)
@@ -116,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         http=http,
         meddream=meddream,
     )
-    app = FastAPI(
+    app = TokenServiceApp(
         title="orthanc-share token service",
         summary="Creates share tokens and answers the Orthanc authorization plugin.",
         lifespan=lifespan,
@@ -124,7 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     _add_error_handlers(app)
     endpoint = ValidationEndpoint(services)
+    app.fast_paths = dict.fromkeys(VALIDATION_PATHS, endpoint)
     for path in VALIDATION_PATHS:
+        # Reached only for other methods (405), and listed for completeness.
         app.router.routes.append(Route(path, endpoint, methods=["POST"]))
     app.include_router(router)
     _log_summary(settings, auth.enabled)

@@ -39,8 +39,9 @@ UNAUTHORIZED = HTTPException(
 )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The app's services."""
+    # Dependencies are `async def`: FastAPI runs plain `def` ones in a thread pool.
     services: Services = request.app.state.services
     return services
 
@@ -48,7 +49,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_admin(request: Request, services: ServicesDep) -> None:
+async def require_admin(request: Request, services: ServicesDep) -> None:
     """Let through only USERS credentials (or anyone when no credentials are configured)."""
     if not services.auth.enabled:
         return

@@ -37,6 +37,7 @@ _UNAUTHORIZED = _answer(
     401, b'{"detail":"Not authenticated"}', [(b"www-authenticate", b'Basic realm="orthanc-share"')]
 )
 _TOO_LARGE = _answer(413, b'{"detail":"Request body too large"}')
+_FAILED = _answer(500, b'{"detail":"Internal server error"}')
 _BAD_BODY = _answer(400, b'{"detail":"The body must be a JSON object of the authorization plugin"}')
 
 
@@ -47,7 +48,11 @@ class ValidationEndpoint:
         self._services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, body, headers = await self._handle(scope, receive)
+        try:
+            status, body, headers = await self._handle(scope, receive)
+        except Exception:  # noqa: BLE001 - outside the error middleware: fail closed, log
+            logger.exception("validation failed unexpectedly")
+            status, body, headers = _FAILED
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
