@@ -113,6 +113,8 @@ def decide(
         return Decision(False, reason, deny_validity)
     if revoked:
         return Decision(False, Reason.REVOKED, deny_validity)
+    if share.expired(now):
+        return Decision(False, Reason.EXPIRED, deny_validity)
     if share.type not in ORTHANC_VIEWER_TYPES:
         return Decision(False, Reason.TYPE, deny_validity)
     # Share tokens are read-only and open studies only: no patient-wide or system access.

@@ -28,14 +28,14 @@ class RedactTokens(logging.Filter):
     """Rewrites a record's message and string arguments before any handler sees them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {
-                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
-            }
+        # Render first: an argument that is not a string (an httpx.URL, an exception)
+        # can still carry a token once formatted.
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        record.msg = redact(message)
+        record.args = None
         return True
 
 
@@ -44,11 +44,15 @@ _LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn", "httpx", "httpcore", "
 
 
 def install_redaction() -> None:
-    """Attach the filter to the loggers that may see URLs or headers; idempotent."""
+    """Attach the filter to the loggers that may see URLs or headers and to the root
+    handlers (a logger's filter does not see records from its children); idempotent."""
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
     # httpx logs every request URL at INFO; a MedDream or Orthanc URL may carry a token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

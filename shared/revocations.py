@@ -174,6 +174,7 @@ class RevocationList:
         """Reload the list; on a store failure keep the last one and say so once."""
         if self._store is None:
             return
+        before = self._keys
         try:
             keys = await anyio.to_thread.run_sync(self._store.active_keys, time.time())
         except (sqlite3.Error, psycopg.Error, OSError) as error:
@@ -186,7 +187,8 @@ class RevocationList:
         if self._failing:
             logger.warning("revoked shares reloaded again")
         self._failing = False
-        self._keys = keys
+        # Keep what was revoked here while the store was being read.
+        self._keys = keys | (self._keys - before)
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -10,6 +10,8 @@ from share_landing.settings import Settings as LandingSettings
 from shared.settings import CommonSettings
 from token_service.settings import Settings as TokenServiceSettings
 
+pytest_plugins = ["tests.postgres"]
+
 
 def _setting_names() -> set[str]:
     names: set[str] = set()
