@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   orthanc orthanc-python orthanc-dicomweb
   postgresql
-  nginx
+  nginx gettext-base openssl
   wrk
   chromium
   python3-venv
