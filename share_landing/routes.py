@@ -17,7 +17,7 @@ from shared.meddream import MedDreamClient
 from shared.models import ORTHANC_VIEWER_TYPES, Share, ShareType
 from shared.revocations import RevocationList
 from shared.tokens import TokenCodec
-from shared.urls import meddream_url, viewer_url
+from shared.urls import meddream_url
 
 __all__ = ["Landing", "router"]
 
@@ -68,10 +68,9 @@ async def _viewer_url(share: Share, token: str, landing: Landing) -> str | None:
         meddream_token = await landing.meddream.create_token(uids)
         return meddream_url(settings.public_meddream_root, uids, meddream_token)
     if share.type in ORTHANC_VIEWER_TYPES:
-        root = settings.orthanc_root(share.anonymized)
-        if root is None:
-            raise ViewerUnavailableError("no public Orthanc root for this share")
-        return viewer_url(share, token, root)
+        if settings.viewer_root(share) is None:
+            raise ViewerUnavailableError("no public root for this share's viewer")
+        return settings.viewer_link(share, token)
     return None
 
 

@@ -16,6 +16,8 @@ from pydantic import (
 )
 
 __all__ = [
+    "CALLER_LINKED_TYPES",
+    "MAX_STUDIES",
     "ORTHANC_VIEWER_TYPES",
     "Share",
     "ShareRequest",
@@ -25,6 +27,7 @@ __all__ = [
     "StudyRef",
     "ValidationRequest",
     "ValidationResponse",
+    "blank_to_none",
 ]
 
 MAX_STUDIES = 1000
@@ -37,17 +40,35 @@ class ShareType(StrEnum):
     STONE_VIEWER_PUBLICATION = "stone-viewer-publication"
     MEDDREAM_INSTANT_LINK = "meddream-instant-link"
     MEDDREAM_VIEWER_PUBLICATION = "meddream-viewer-publication"
+    # Types of the plugin's /tokens API (orthanc-auth-service 23.3+, OE2 0.7+).
+    OHIF_VIEWER_PUBLICATION = "ohif-viewer-publication"
+    VOLVIEW_VIEWER_PUBLICATION = "volview-viewer-publication"
+    VIEWER_INSTANT_LINK = "viewer-instant-link"
+    DOWNLOAD_INSTANT_LINK = "download-instant-link"
 
 
-# Types whose token is presented to Orthanc by a viewer: only these can be granted on
-# validation. A MedDream publication is turned into a MedDream token by the landing and
-# never reaches Orthanc's authorization plugin itself.
+# Types whose token is presented to Orthanc by a viewer (or a download): only these can
+# be granted on validation. A MedDream publication is turned into a MedDream token by
+# the landing and never reaches Orthanc's authorization plugin itself; a MedDream instant
+# link is MedDream's own token.
 ORTHANC_VIEWER_TYPES = frozenset(
-    {ShareType.OSIMIS_VIEWER_PUBLICATION, ShareType.STONE_VIEWER_PUBLICATION}
+    {
+        ShareType.OSIMIS_VIEWER_PUBLICATION,
+        ShareType.STONE_VIEWER_PUBLICATION,
+        ShareType.OHIF_VIEWER_PUBLICATION,
+        ShareType.VOLVIEW_VIEWER_PUBLICATION,
+        ShareType.VIEWER_INSTANT_LINK,
+        ShareType.DOWNLOAD_INSTANT_LINK,
+    }
 )
 
+# Types whose link the caller builds itself (Orthanc Explorer 2 appends `?token=` to its
+# own viewer or download link): creating one answers `url: null`.
+CALLER_LINKED_TYPES = frozenset({ShareType.VIEWER_INSTANT_LINK, ShareType.DOWNLOAD_INSTANT_LINK})
 
-def _blank_to_none(value: object) -> object:
+
+def blank_to_none(value: object) -> object:
+    """Read an empty or blank string as absent, as the plugin and OE2 send them."""
     return None if isinstance(value, str) and not value.strip() else value
 
 
@@ -62,7 +83,7 @@ class StudyRef(BaseModel):
     @field_validator("dicom_uid", "orthanc_id", mode="before")
     @classmethod
     def _blank(cls, value: object) -> object:
-        return _blank_to_none(value)
+        return blank_to_none(value)
 
     @model_validator(mode="after")
     def _has_an_id(self) -> StudyRef:
@@ -72,7 +93,7 @@ class StudyRef(BaseModel):
 
 
 class ShareRequest(BaseModel):
-    """Body of `PUT /shares`, as Orthanc Explorer 2 (0.4.3-0.6) and scripts send it."""
+    """Body of `PUT /shares` (OE2 0.4.3-0.6, scripts); `PUT /tokens/{type}` is turned into one."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 

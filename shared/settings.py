@@ -18,12 +18,15 @@ from pydantic_settings import (
 )
 
 from shared.errors import ConfigurationError
+from shared.models import Share, ShareType
+from shared.urls import OhifDataSource, viewer_url
 
 __all__ = [
     "DEFAULT_SECRETS_DIR",
     "MIN_SECRET_BYTES",
     "CommonSettings",
     "HttpUrl",
+    "LandingRoot",
     "PublicRoot",
     "load_settings",
 ]
@@ -44,6 +47,17 @@ def _public_root(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def _landing_root(value: str) -> str:
+    """A public root, or a page kept as given (OE2's `.../ui/app/token-landing.html`).
+
+    A last path segment with a dot names a page: `?token=` is appended to it directly
+    instead of to a directory, which a trailing slash would make of it.
+    """
+    page = urlsplit(value).path.rsplit("/", 1)[-1]
+    root = _public_root(value)
+    return value if "." in page else root
+
+
 def _http_url(value: str) -> str:
     """Check an absolute http(s) URL used verbatim (a peer's endpoint)."""
     parts = urlsplit(value)
@@ -60,6 +74,7 @@ def _split_keys(value: Any) -> Any:
 
 
 PublicRoot = Annotated[str, AfterValidator(_public_root)]
+LandingRoot = Annotated[str, AfterValidator(_landing_root)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
@@ -80,8 +95,10 @@ class CommonSettings(BaseSettings):
     ] = ()
     public_orthanc_root: PublicRoot | None = None
     public_anonymized_orthanc_root: PublicRoot | None = None
-    public_landing_root: PublicRoot | None = None
+    public_landing_root: LandingRoot | None = None
     public_meddream_root: PublicRoot | None = None
+    public_ohif_root: PublicRoot | None = None
+    ohif_data_source: OhifDataSource = OhifDataSource.DICOM_WEB
     meddream_token_service_url: HttpUrl | None = None
     meddream_storage: str = "Orthanc"
     meddream_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -110,6 +127,18 @@ class CommonSettings(BaseSettings):
     def orthanc_root(self, anonymized: bool) -> str | None:
         """Public root of the Orthanc that serves a share."""
         return self.public_anonymized_orthanc_root if anonymized else self.public_orthanc_root
+
+    def viewer_root(self, share: Share) -> str | None:
+        """Public root of the viewer that opens a share: OHIF's, or its Orthanc's."""
+        if share.type is ShareType.OHIF_VIEWER_PUBLICATION:
+            return self.public_ohif_root
+        return self.orthanc_root(share.anonymized)
+
+    def viewer_link(self, share: Share, token: str) -> str | None:
+        """The direct viewer URL of a share (no landing), or None if it cannot be built."""
+        return viewer_url(
+            share, token, self.viewer_root(share), ohif_data_source=self.ohif_data_source
+        )
 
     def signing_keys(self) -> tuple[bytes, ...]:
         """The current key first, then the previous keys accepted for verification only."""

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 16384
 _DECODE_OPTIONS: Any = {"verify_iat": False}
+_DECODE_EXPIRED_OPTIONS: Any = {"verify_iat": False, "verify_exp": False}
 
 
 def _parse_expiration(value: object) -> float | None:
@@ -117,13 +118,18 @@ class TokenCodec:
         token = jwt.encode(payload, self._keys[0], algorithm=ALGORITHM)
         return token, self._share(payload, token)
 
-    def decode(self, token: str) -> Share:
-        """Verify a token and return its share; raise InvalidTokenError or ExpiredTokenError."""
+    def decode(self, token: str, *, verify_expiry: bool = True) -> Share:
+        """Verify a token and return its share; raise InvalidTokenError or ExpiredTokenError.
+
+        With `verify_expiry=False` an expired share is returned too (its signature is
+        still verified), for callers that must say what expired; they check `expired()`.
+        """
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidTokenError("empty or oversized token")
+        options = _DECODE_OPTIONS if verify_expiry else _DECODE_EXPIRED_OPTIONS
         for key in self._keys:
             try:
-                claims = jwt.decode(token, key, algorithms=[ALGORITHM], options=_DECODE_OPTIONS)
+                claims = jwt.decode(token, key, algorithms=[ALGORITHM], options=options)
             except jwt.InvalidSignatureError:
                 continue
             except jwt.ExpiredSignatureError:
@@ -135,7 +141,7 @@ class TokenCodec:
                 logger.debug(
                     "accepted a token minted by the original orthanc-share (%s)", share.generation
                 )
-            if share.expired(self._clock()):
+            if verify_expiry and share.expired(self._clock()):
                 raise ExpiredTokenError("share expired")
             return share
         raise InvalidTokenError("signature does not match any key")
@@ -152,7 +158,12 @@ class TokenCodec:
             raise InvalidTokenError("anonymized is not a boolean")
         exp = claims.get("exp")
         if exp is not None:
-            expires_at: float | None = float(exp)
+            # PyJWT's own reading of `exp` (checked here too: decoding an expired share
+            # skips PyJWT's check).
+            try:
+                expires_at: float | None = float(int(exp))
+            except (TypeError, ValueError, OverflowError):
+                raise InvalidTokenError("exp is not an integer") from None
         else:
             expires_at = _parse_expiration(claims.get("expiration_date"))
         jti = claims.get("jti")

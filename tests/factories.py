@@ -47,3 +47,15 @@ def share_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def token_body(**overrides: Any) -> dict[str, Any]:
+    """A `PUT /tokens/{type}` body as the authorization plugin 0.10+ forwards OE2 0.7's."""
+    body: dict[str, Any] = {
+        "resources": [{"dicom-uid": STUDY_UID, "orthanc-id": STUDY_ID, "level": "study"}],
+        "type": "stone-viewer-publication",
+        "validity-duration": 15 * 24 * 3600,
+        "server-id": "admin-server-id",
+    }
+    body.update(overrides)
+    return body

@@ -20,6 +20,7 @@ from shared.meddream import MedDreamClient
 from shared.revocations import RevocationList, open_configured_store
 from shared.settings import load_settings
 from shared.tokens import TokenCodec, VerifiedTokenCache
+from token_service import profile, tokens_api
 from token_service.deps import Services
 from token_service.routes import router
 from token_service.settings import Settings
@@ -32,17 +33,30 @@ logger = logging.getLogger(__name__)
 VALIDATION_PATHS = ("/shares/validate", "/tokens/validate")
 
 
-def _log_summary(settings: Settings, auth_enabled: bool) -> None:
+def _log_summary(settings: Settings, auth_enabled: bool, profile_name: str) -> None:
     enabled = []
     if settings.public_orthanc_root:
-        enabled += ["stone-viewer-publication", "osimis-viewer-publication"]
+        enabled += [
+            "stone-viewer-publication",
+            "osimis-viewer-publication",
+            "volview-viewer-publication",
+        ]
+    if settings.public_ohif_root:
+        enabled.append(f"ohif-viewer-publication ({settings.ohif_data_source.value})")
     if settings.public_anonymized_orthanc_root and settings.anonymized_server_identifier:
         enabled.append("anonymized osimis-viewer-publication")
     if settings.meddream_enabled:
         enabled.append("meddream-instant-link")
         if settings.public_landing_root:
             enabled.append("meddream-viewer-publication")
-    logger.info("token service: share types enabled: %s", ", ".join(enabled) or "none")
+    enabled += ["viewer-instant-link", "download-instant-link"]
+    logger.info("token service: share types enabled: %s", ", ".join(enabled))
+    logger.info(
+        "token service: /user/get-profile answers the anonymous profile %r (%s), "
+        "which grants nothing",
+        profile_name,
+        settings.anonymous_profile_file or "built in",
+    )
     if not auth_enabled:
         logger.warning(
             "USERS is not set: anyone who can reach the token service can create shares; "
@@ -104,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings(Settings)
     install_redaction()
     settings.warn_about_weak_settings()
+    anonymous_profile = settings.anonymous_profile()
     codec = TokenCodec(settings.signing_keys())
     http = httpx.AsyncClient(timeout=httpx.Timeout(settings.meddream_timeout_seconds))
     meddream = None
@@ -135,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy=settings.grant_policy(),
         http=http,
         meddream=meddream,
+        anonymous_profile=anonymous_profile,
     )
     app = TokenServiceApp(
         title="orthanc-share token service",
@@ -149,7 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Reached only for other methods (405), and listed for completeness.
         app.router.routes.append(Route(path, endpoint, methods=["POST"]))
     app.include_router(router)
-    _log_summary(settings, auth.enabled)
+    app.include_router(tokens_api.router)
+    app.include_router(profile.router)
+    _log_summary(settings, auth.enabled, anonymous_profile.name)
     return app
 
 

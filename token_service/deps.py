@@ -11,11 +11,12 @@ from fastapi import Depends, HTTPException, Request, status
 from shared.auth import BasicAuth, Role
 from shared.grants import GrantPolicy
 from shared.meddream import MedDreamClient
+from shared.profiles import AnonymousProfile
 from shared.revocations import RevocationList
 from shared.tokens import TokenCodec, VerifiedTokenCache
 from token_service.settings import Settings
 
-__all__ = ["AdminDep", "Services", "ServicesDep", "UNAUTHORIZED"]
+__all__ = ["UNAUTHORIZED", "AdminDep", "CredentialsDep", "Services", "ServicesDep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Services:
     policy: GrantPolicy
     http: httpx.AsyncClient
     meddream: MedDreamClient | None
+    anonymous_profile: AnonymousProfile
 
 
 UNAUTHORIZED = HTTPException(
@@ -57,7 +59,18 @@ async def require_admin(request: Request, services: ServicesDep) -> None:
     if role is None:
         raise UNAUTHORIZED
     if role is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "These credentials may only validate tokens")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "These credentials may only validate and decode tokens"
+        )
 
 
 AdminDep = Depends(require_admin)
+
+
+async def require_credentials(request: Request, services: ServicesDep) -> None:
+    """Let through USERS or VALIDATION_USERS credentials (what the plugins hold)."""
+    if services.auth.enabled and services.auth.role(request.headers.get("authorization")) is None:
+        raise UNAUTHORIZED
+
+
+CredentialsDep = Depends(require_credentials)

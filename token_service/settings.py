@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from shared.auth import BasicAuth
 from shared.grants import GrantPolicy
+from shared.profiles import AnonymousProfile, load_anonymous_profile
 from shared.settings import CommonSettings
 
 __all__ = ["Settings"]
@@ -19,6 +22,7 @@ class Settings(CommonSettings):
     users: dict[str, SecretStr] = {}
     validation_users: dict[str, SecretStr] = {}
     validation_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    anonymous_profile_file: Path | None = None
 
     def basic_auth(self) -> BasicAuth:
         """The credential checker built from USERS and VALIDATION_USERS."""
@@ -34,3 +38,7 @@ class Settings(CommonSettings):
             anonymized_server_identifier=self.anonymized_server_identifier,
             max_validity=self.validation_cache_seconds,
         )
+
+    def anonymous_profile(self) -> AnonymousProfile:
+        """The profile of `/user/get-profile`; ConfigurationError if the file grants anything."""
+        return load_anonymous_profile(self.anonymous_profile_file)

@@ -270,3 +270,49 @@ def test_landing_logs_no_token(client: TestClient, caplog: pytest.LogCaptureFixt
     assert any("share opened" in r.getMessage() for r in ours)
     for record in ours:
         assert token.split(".")[2] not in record.getMessage()
+
+
+OHIF = {"public_ohif_root": "https://pacs.example.org/ohif"}
+
+
+def test_ohif_share_redirects_to_ohif(make_client: Factory) -> None:
+    token = mint(type="ohif-viewer-publication")
+    response = make_client(**OHIF).get("/share-landing/", params={"token": token})
+    assert response.status_code == 307
+    assert response.headers["location"] == (
+        f"https://pacs.example.org/ohif/viewer?StudyInstanceUIDs={STUDY_UID}&token={token}"
+    )
+
+
+def test_ohif_dicom_json_share_redirects_to_the_study_json(make_client: Factory) -> None:
+    token = mint(type="ohif-viewer-publication")
+    client = make_client(**OHIF, ohif_data_source="dicom-json")
+    location = client.get("/share-landing/", params={"token": token}).headers["location"]
+    assert location.startswith("https://pacs.example.org/ohif/viewer?")
+    assert parse_qs(urlsplit(location).query) == {
+        "url": [f"../studies/{STUDY_ID}/ohif-dicom-json"],
+        "token": [token],
+    }
+
+
+def test_ohif_share_without_ohif_root_is_the_unavailable_page(client: TestClient) -> None:
+    response = client.get("/share-landing/", params={"token": mint(type="ohif-viewer-publication")})
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.text
+
+
+def test_volview_share_redirects_to_volview(client: TestClient) -> None:
+    token = mint(type="volview-viewer-publication")
+    response = client.get("/share-landing/", params={"token": token})
+    assert response.status_code == 307
+    assert response.headers["location"] == (
+        "https://pacs.example.org/shares/volview/index.html?names=[archive.zip]"
+        f"&urls=[../studies/{STUDY_ID}/archive]&token={token}"
+    )
+
+
+@pytest.mark.parametrize("share_type", ["viewer-instant-link", "download-instant-link"])
+def test_instant_link_tokens_have_no_viewer_here(client: TestClient, share_type: str) -> None:
+    response = client.get("/share-landing/", params={"token": mint(type=share_type)})
+    assert response.status_code == 403
+    assert "This link is not valid" in response.text

@@ -10,7 +10,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import SECRET, STUDY_ID, STUDY_UID, share_body
+from tests.factories import SECRET, STUDY_ID, STUDY_UID, share_body, token_body
 from tests.token_service.conftest import ClientFactory, basic
 from token_service import validation
 
@@ -263,3 +263,41 @@ def create_with_auth(client: TestClient) -> str:
         "/shares", json=share_body(), headers=basic("admin", "admin-pw")
     ).json()["token"]
     return token
+
+
+@pytest.mark.parametrize(
+    "token_type",
+    [
+        "stone-viewer-publication",
+        "osimis-viewer-publication",
+        "ohif-viewer-publication",
+        "volview-viewer-publication",
+        "viewer-instant-link",
+        "download-instant-link",
+    ],
+)
+@pytest.mark.parametrize("route", ROUTES)
+def test_types_presented_to_orthanc_are_granted(
+    make_client: ClientFactory, token_type: str, route: str
+) -> None:
+    client = make_client(public_ohif_root="https://pacs.example.org/ohif/")
+    body = token_body(type=token_type)
+    token = client.put(f"/tokens/{token_type}", json=body).json()["token"]
+    bearer = current_body(**{"token-key": "Authorization", "token-value": f"Bearer {token}"})
+    assert validate(client, bearer, route=route)["granted"] is True
+    assert (
+        validate(client, current_body(method="delete"), {"token": token}, route)["granted"] is False
+    )
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_meddream_publication_of_put_tokens_does_not_open_orthanc(
+    make_client: ClientFactory, route: str
+) -> None:
+    client = make_client(
+        meddream_token_service_url="http://meddream:8088/v3/generate",
+        public_meddream_root="https://pacs.example.org/meddream/",
+    )
+    body = token_body(type="meddream-viewer-publication")
+    token = client.put("/tokens/meddream-viewer-publication", json=body).json()["token"]
+    assert validate(client, current_body(), {"token": token}, route)["granted"] is False
