@@ -70,6 +70,8 @@ async def _viewer_url(share: Share, token: str, landing: Landing) -> str | None:
     if share.type in ORTHANC_VIEWER_TYPES:
         if settings.viewer_root(share) is None:
             raise ViewerUnavailableError("no public root for this share's viewer")
+        if share.anonymized and settings.anonymization_key is None:
+            raise ViewerUnavailableError("ANONYMIZATION_KEY is not set on the landing")
         return settings.viewer_link(share, token)
     return None
 

@@ -19,7 +19,10 @@ __all__ = ["main"]
 SERVICES = {
     "token-service": ("token_service.app:app", 8000),
     "share-landing": ("share_landing.app:app", 8001),
+    "anonymizer": ("anonymizer.app:app", 8002),
 }
+# The anonymizer needs an anonymized-share Orthanc and its key: run it when named.
+DEFAULT_SERVICES = ("token-service", "share-landing")
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "orthanc-share"
 
@@ -79,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `orthanc-share` console command."""
     parser = argparse.ArgumentParser(prog="orthanc-share", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run services (all by default)")
+    serve = commands.add_parser(
+        "serve", help="run services (the token service and the landing by default)"
+    )
     serve.add_argument("services", nargs="*", choices=[*SERVICES, []], metavar="SERVICE")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, help="port, when running one service")
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gen-secret":
         print(gen_secret())
         return 0
-    names = args.services or list(SERVICES)
+    names = args.services or list(DEFAULT_SERVICES)
     if args.port is not None and len(names) != 1:
         parser.error("--port needs exactly one SERVICE")
     log_level = os.environ.get("LOG_LEVEL", "INFO")

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -19,6 +26,7 @@ from pydantic_settings import (
 
 from shared.errors import ConfigurationError
 from shared.models import Share, ShareType
+from shared.pseudonyms import pseudonymous_share
 from shared.urls import OhifDataSource, viewer_url
 
 __all__ = [
@@ -102,9 +110,19 @@ class CommonSettings(BaseSettings):
     meddream_token_service_url: HttpUrl | None = None
     meddream_storage: str = "Orthanc"
     meddream_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Keys the pseudonyms of anonymized shares (their links name pseudonymous studies).
+    anonymization_key: SecretStr | None = None
     database_url: SecretStr | None = None
     revocation_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
     log_level: str = "INFO"
+
+    @field_validator("anonymization_key")
+    @classmethod
+    def _anonymization_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # A new setting, with no links to keep working: refuse weak keys outright.
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -135,7 +153,15 @@ class CommonSettings(BaseSettings):
         return self.orthanc_root(share.anonymized)
 
     def viewer_link(self, share: Share, token: str) -> str | None:
-        """The direct viewer URL of a share (no landing), or None if it cannot be built."""
+        """The direct viewer URL of a share (no landing), or None if it cannot be built.
+
+        An anonymized share's link names its studies by their pseudonyms: the anonymizer
+        serves them under those names only.
+        """
+        if share.anonymized:
+            if self.anonymization_key is None:
+                return None
+            share = pseudonymous_share(share, self.anonymization_key.get_secret_value().encode())
         return viewer_url(
             share, token, self.viewer_root(share), ohif_data_source=self.ohif_data_source
         )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from anonymizer.settings import Settings as AnonymizerSettings
 from share_landing.settings import Settings as LandingSettings
 from shared.settings import CommonSettings
 from token_service.settings import Settings as TokenServiceSettings
@@ -15,7 +16,7 @@ pytest_plugins = ["tests.postgres"]
 
 def _setting_names() -> set[str]:
     names: set[str] = set()
-    for cls in (CommonSettings, TokenServiceSettings, LandingSettings):
+    for cls in (CommonSettings, TokenServiceSettings, LandingSettings, AnonymizerSettings):
         names.update(name.upper() for name in cls.model_fields)
     return names
 

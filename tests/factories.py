@@ -8,6 +8,7 @@ from share_landing.settings import Settings as LandingSettings
 from token_service.settings import Settings as TokenServiceSettings
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+ANONYMIZATION_KEY = "test-anonymization-key-long-enough-0123456789"
 STUDY_UID = "1.2.840.113619.2.55.3.1"
 STUDY_ID = "0195f13e-4afe6822-8b494cc4-5162c50d-0daf66aa"
 
@@ -19,6 +20,7 @@ def token_service_settings(**overrides: Any) -> TokenServiceSettings:
         "public_orthanc_root": "https://pacs.example.org/shares/",
         "public_landing_root": "https://pacs.example.org/welcome/",
         "server_identifier": "standard-server-id",
+        "anonymization_key": ANONYMIZATION_KEY,
         "_secrets_dir": None,
     }
     values.update(overrides)
@@ -30,6 +32,7 @@ def landing_settings(**overrides: Any) -> LandingSettings:
     values: dict[str, Any] = {
         "secret_key": SECRET,
         "public_orthanc_root": "https://pacs.example.org/shares/",
+        "anonymization_key": ANONYMIZATION_KEY,
         "_secrets_dir": None,
     }
     values.update(overrides)

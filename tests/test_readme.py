@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from anonymizer.settings import Settings as AnonymizerSettings
 from share_landing.settings import Settings as LandingSettings
 from token_service.settings import Settings as TokenServiceSettings
 
@@ -20,7 +21,7 @@ def _configuration_table() -> str:
 def test_every_setting_is_in_the_configuration_reference() -> None:
     table = _configuration_table()
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
-    for cls in (TokenServiceSettings, LandingSettings):
+    for cls in (TokenServiceSettings, LandingSettings, AnonymizerSettings):
         for name in cls.model_fields:
             assert name.upper() in documented, f"{name.upper()} missing from the README"
 

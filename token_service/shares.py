@@ -22,6 +22,8 @@ __all__ = ["Issued", "check_allowed", "create_share", "issue"]
 logger = logging.getLogger(__name__)
 
 _MEDDREAM_TYPES = (ShareType.MEDDREAM_INSTANT_LINK, ShareType.MEDDREAM_VIEWER_PUBLICATION)
+# Types the anonymizer serves: what their viewers read is rewritten (anonymizer.routes).
+_ANONYMIZED_TYPES = (ShareType.OSIMIS_VIEWER_PUBLICATION, ShareType.STONE_VIEWER_PUBLICATION)
 # Types served by PUBLIC_ORTHANC_ROOT when not anonymized.
 _ORTHANC_ROOT_TYPES = (
     ShareType.OSIMIS_VIEWER_PUBLICATION,
@@ -49,8 +51,11 @@ def _needs_orthanc_ids(kind: ShareType, settings: Settings) -> bool:
 def _check_enabled(request: ShareRequest, settings: Settings) -> None:
     kind = request.type
     if request.anonymized:
-        if kind is not ShareType.OSIMIS_VIEWER_PUBLICATION:
-            raise ShareRefusedError(f"{kind.value} shares cannot be anonymized")
+        if kind not in _ANONYMIZED_TYPES:
+            raise ShareRefusedError(
+                f"{kind.value} shares cannot be anonymized "
+                "(anonymized shares open in the Stone or the Osimis viewer)"
+            )
         if settings.public_anonymized_orthanc_root is None:
             raise ShareRefusedError(
                 "anonymized shares are not enabled (PUBLIC_ANONYMIZED_ORTHANC_ROOT is not set)"
@@ -58,6 +63,10 @@ def _check_enabled(request: ShareRequest, settings: Settings) -> None:
         if settings.anonymized_server_identifier is None:
             raise ShareRefusedError(
                 "anonymized shares are not enabled (ANONYMIZED_SERVER_IDENTIFIER is not set)"
+            )
+        if settings.anonymization_key is None:
+            raise ShareRefusedError(
+                "anonymized shares are not enabled (ANONYMIZATION_KEY is not set)"
             )
     elif kind in _ORTHANC_ROOT_TYPES and settings.public_orthanc_root is None:
         raise ShareRefusedError(

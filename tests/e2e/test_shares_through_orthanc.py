@@ -31,6 +31,7 @@ ANONYMIZED_ID = "anonymized-server-id"
 OE2 = ("oe2", "oe2-password")  # USERS: what Orthanc Explorer 2's proxy is configured with
 PLUGIN = ("share-plugin", "plugin-password")  # VALIDATION_USERS: the plugins' credentials
 CACHE_SECONDS = 2  # short, so that expiry and revocation show within a test
+ANONYMIZATION_KEY = "e2e-anonymization-key-of-at-least-32-bytes"
 
 
 def emulator(mode: str, service_url: str, server_id: str, timeout: float = 10.0) -> EmulatorConfig:
@@ -54,6 +55,7 @@ class Stack:
     mode: str
     standard: OrthancServer
     anonymized: OrthancServer
+    anonymizer: ServiceProcess
     token_service: ServiceProcess
     landing: ServiceProcess
     data: GeneratedData
@@ -80,13 +82,12 @@ def oe2_body(study: Study, orthanc_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def service_env(
-    standard: OrthancServer, anonymized: OrthancServer, landing_port: int
-) -> dict[str, str]:
+def service_env(standard: OrthancServer, anonymized_root: str, landing_port: int) -> dict[str, str]:
     return {
         "SECRET_KEY": SECRET,
+        "ANONYMIZATION_KEY": ANONYMIZATION_KEY,
         "PUBLIC_ORTHANC_ROOT": f"{standard.base_url}/",
-        "PUBLIC_ANONYMIZED_ORTHANC_ROOT": f"{anonymized.base_url}/",
+        "PUBLIC_ANONYMIZED_ORTHANC_ROOT": anonymized_root,
         "PUBLIC_LANDING_ROOT": f"http://127.0.0.1:{landing_port}/share-landing/",
         "SERVER_IDENTIFIER": STANDARD_ID,
         "ANONYMIZED_SERVER_IDENTIFIER": ANONYMIZED_ID,
@@ -110,12 +111,21 @@ def stack(
     service_url = f"http://127.0.0.1:{token_port}"
     standard = orthanc_factory(f"standard-{mode}", emulator(mode, service_url, STANDARD_ID))
     anonymized = orthanc_factory(f"anonymized-{mode}", emulator(mode, service_url, ANONYMIZED_ID))
-    env = service_env(standard, anonymized, landing_port) | {"DATABASE_URL": postgres_url}
     log_dir = tmp_path_factory.mktemp(f"services-{mode}")
+    anonymizer = start_service(
+        "anonymizer",
+        {
+            "SECRET_KEY": SECRET,
+            "ANONYMIZATION_KEY": ANONYMIZATION_KEY,
+            "ANONYMIZED_ORTHANC_URL": anonymized.base_url,
+        },
+        log_dir,
+    )
+    env = service_env(standard, f"{anonymizer.url}/", landing_port) | {"DATABASE_URL": postgres_url}
     token_service = start_service("token-service", env, log_dir, port=token_port)
     landing = start_service("share-landing", env, log_dir, port=landing_port)
-    yield Stack(mode, standard, anonymized, token_service, landing, generated_data)
-    for service in (token_service, landing):
+    yield Stack(mode, standard, anonymized, anonymizer, token_service, landing, generated_data)
+    for service in (token_service, landing, anonymizer):
         service.stop()
     standard.stop()
     anonymized.stop()
@@ -330,7 +340,9 @@ def lone_stack(
         f"lone-{stack.mode}",
         emulator(stack.mode, f"http://127.0.0.1:{port}", STANDARD_ID, timeout=1.5),
     )
-    env = service_env(orthanc, orthanc, free_port()) | {"VALIDATION_CACHE_SECONDS": "0"}
+    env = service_env(orthanc, f"{orthanc.base_url}/", free_port()) | {
+        "VALIDATION_CACHE_SECONDS": "0"
+    }
     service = start_service("token-service", env, tmp_path, port=port)
     yield orthanc, service
     service.resume()
@@ -395,3 +407,63 @@ def test_browser_follows_the_link_to_the_viewer_and_reads_the_study(stack: Stack
             assert statuses == [200, 403]
         finally:
             browser.close()
+
+
+def test_anonymized_stone_share_through_the_anonymizer(stack: Stack) -> None:
+    study = stack.data.studies[0]
+    orthanc_id = stack.standard.ids.study(study)
+    answer = stack.create(oe2_body(study, orthanc_id, anonymized=True))
+    location = httpx.get(answer["url"]).headers["location"]
+    assert location.startswith(f"{stack.anonymizer.url}/stone-webviewer/index.html?")
+    pseudonym = parse_qs(urlsplit(location).query)["study"][0]
+    assert pseudonym.startswith("2.25.") and pseudonym != study.study_instance_uid
+
+    secrets = [
+        study.study_instance_uid,
+        orthanc_id,
+        study.patient.patient_id,
+        study.patient.name.split("^")[0],
+        study.patient.birth_date,
+        study.accession_number,
+        study.institution_name,
+    ]
+    auth = bearer(answer["token"])
+
+    def get(path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        response = httpx.get(f"{stack.anonymizer.url}{path}", headers=auth | (headers or {}))
+        assert response.status_code == 200, (path, response.status_code)
+        for secret in secrets:
+            assert secret.encode() not in response.content, (path, secret)
+            assert secret not in str(response.headers), (path, secret)
+        return response
+
+    assert len(get(f"/dicom-web/studies?0020000D={pseudonym}").json()) == 1
+    series = get(f"/dicom-web/studies/{pseudonym}/series").json()
+    assert len(series) == len(study.series)
+    series_uid = series[0]["0020000E"]["Value"][0]
+    metadata = get(f"/dicom-web/studies/{pseudonym}/series/{series_uid}/metadata").json()
+    assert metadata[0]["00120062"]["Value"] == ["YES"]  # PatientIdentityRemoved
+    instance_uid = metadata[0]["00080018"]["Value"][0]
+    frame = get(
+        f"/dicom-web/studies/{pseudonym}/series/{series_uid}/instances/{instance_uid}/frames/1",
+        {"Accept": 'multipart/related; type="application/octet-stream"'},
+    )
+    assert len(frame.content) > 64 * 64 * 2
+
+    # What the anonymizer does not serve: the real UID, another study, no token, a
+    # standard share's token.
+    standard = stack.create(oe2_body(study, orthanc_id))["token"]
+    path = f"/dicom-web/studies/{pseudonym}/series"
+    refused = [
+        httpx.get(
+            f"{stack.anonymizer.url}/dicom-web/studies/{study.study_instance_uid}x/series",
+            headers=auth,
+        ),
+        httpx.get(
+            f"{stack.anonymizer.url}/dicom-web/studies/{stack.data.studies[1].study_instance_uid}/series",
+            headers=auth,
+        ),
+        httpx.get(f"{stack.anonymizer.url}{path}"),
+        httpx.get(f"{stack.anonymizer.url}{path}", headers=bearer(standard)),
+    ]
+    assert [r.status_code for r in refused] == [403, 403, 403, 403]

@@ -15,8 +15,16 @@ from fastapi.testclient import TestClient
 
 from share_landing.app import create_app
 from shared.models import ShareRequest
+from shared.pseudonyms import pseudonymous_share
 from shared.tokens import TokenCodec
-from tests.factories import SECRET, STUDY_ID, STUDY_UID, landing_settings, share_body
+from tests.factories import (
+    ANONYMIZATION_KEY,
+    SECRET,
+    STUDY_ID,
+    STUDY_UID,
+    landing_settings,
+    share_body,
+)
 
 MEDDREAM = {
     "meddream_token_service_url": "http://meddream-token:8088/v3/generate",
@@ -316,3 +324,23 @@ def test_instant_link_tokens_have_no_viewer_here(client: TestClient, share_type:
     response = client.get("/share-landing/", params={"token": mint(type=share_type)})
     assert response.status_code == 403
     assert "This link is not valid" in response.text
+
+
+def test_anonymized_stone_share_redirects_with_pseudonyms(make_client: Factory) -> None:
+    client = make_client(public_anonymized_orthanc_root="https://pacs.example.org/anon-shares/")
+    token = mint(anonymized=True)
+    location = client.get("/share-landing/", params={"token": token}).headers["location"]
+    share = TokenCodec([SECRET.encode()]).decode(token)
+    pseudonym = pseudonymous_share(share, ANONYMIZATION_KEY.encode()).studies[0].dicom_uid
+    assert location.startswith("https://pacs.example.org/anon-shares/stone-webviewer/index.html?")
+    assert parse_qs(urlsplit(location).query)["study"] == [pseudonym]
+    assert STUDY_UID not in location
+
+
+def test_anonymized_share_without_anonymization_key_is_503(make_client: Factory) -> None:
+    client = make_client(
+        public_anonymized_orthanc_root="https://pacs.example.org/anon-shares/",
+        anonymization_key=None,
+    )
+    response = client.get("/share-landing/", params={"token": mint(anonymized=True)})
+    assert response.status_code == 503

@@ -12,7 +12,9 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from tests.factories import SECRET, STUDY_ID, STUDY_UID, share_body
+from shared.pseudonyms import pseudonymous_share
+from shared.tokens import TokenCodec
+from tests.factories import ANONYMIZATION_KEY, SECRET, STUDY_ID, STUDY_UID, share_body
 from tests.token_service.conftest import ClientFactory
 
 MEDDREAM = {
@@ -134,8 +136,17 @@ def test_expiration_in_the_past_is_refused(client: TestClient) -> None:
         ({"public_orthanc_root": None}, share_body(), "PUBLIC_ORTHANC_ROOT"),
         (
             {},
-            share_body(anonymized=True, type="stone-viewer-publication"),
-            "stone-viewer-publication shares cannot be anonymized",
+            share_body(anonymized=True, type="volview-viewer-publication"),
+            "volview-viewer-publication shares cannot be anonymized",
+        ),
+        (
+            {
+                "public_anonymized_orthanc_root": "https://pacs.example.org/anon-shares/",
+                "anonymized_server_identifier": "anonymized-server-id",
+                "anonymization_key": None,
+            },
+            share_body(anonymized=True),
+            "ANONYMIZATION_KEY",
         ),
         (
             {},
@@ -246,3 +257,23 @@ def test_creation_is_logged_without_the_token(
     for record in caplog.records:
         assert answer["token"] not in record.getMessage()
         assert answer["token"].split(".")[2] not in record.getMessage()
+
+
+def test_anonymized_stone_share_names_pseudonymous_studies(make_client: ClientFactory) -> None:
+    client = make_client(
+        public_landing_root=None,
+        public_anonymized_orthanc_root="https://pacs.example.org/anon-shares/",
+        anonymized_server_identifier="anonymized-server-id",
+    )
+    answer = client.put("/shares", json=share_body(anonymized=True)).json()
+    share = TokenCodec([SECRET.encode()]).decode(answer["token"])
+    pseudonym = pseudonymous_share(share, ANONYMIZATION_KEY.encode()).studies[0].dicom_uid
+    assert pseudonym is not None and pseudonym.startswith("2.25.")
+    assert answer["url"] == (
+        "https://pacs.example.org/anon-shares/stone-webviewer/index.html"
+        f"?study={pseudonym}&selectedStudies={pseudonym}&token={answer['token']}"
+    )
+    assert STUDY_UID not in answer["url"].split("&token=")[0]
+    # the token itself still names the real study: the anonymized Orthanc's plugin
+    # validates real ids
+    assert claims(answer["token"])["studies"][0]["dicom_uid"] == STUDY_UID
