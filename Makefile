@@ -31,5 +31,6 @@ lint: setup  ## ruff and mypy --strict
 test: system-deps setup lint  ## the whole test suite, real Orthanc and browser included
 	$(BIN)/pytest
 
-bench: system-deps setup  ## load-test validation and creation against a bare ASGI app, same run
+bench: system-deps setup  ## load tests: token service vs bare ASGI app; anonymizer vs Orthanc
 	$(BIN)/python -m bench.run --bench-sh $(BENCH_SH)
+	$(BIN)/python -m bench.anonymizer
