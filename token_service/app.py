@@ -153,6 +153,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anonymous_profile=anonymous_profile,
     )
     app = TokenServiceApp(
+        # The API description is served by `routes` behind the same credentials.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         title="orthanc-share token service",
         summary="Creates share tokens and answers the Orthanc authorization plugin.",
         lifespan=lifespan,

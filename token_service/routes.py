@@ -7,6 +7,8 @@ from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import ExpiredTokenError, InvalidTokenError
@@ -36,6 +38,18 @@ class RevokeResponse(BaseModel):
 
     share_id: str | None = Field(alias="share-id")
     revoked: bool
+
+
+@router.get("/openapi.json", include_in_schema=False, dependencies=[AdminDep])
+async def openapi(request: Request) -> JSONResponse:
+    """The OpenAPI description, for credentials that may create shares."""
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", include_in_schema=False, dependencies=[AdminDep])
+async def docs() -> HTMLResponse:
+    """Interactive API documentation."""
+    return get_swagger_ui_html(openapi_url="openapi.json", title="orthanc-share token service")
 
 
 @router.get("/health", tags=["health"])

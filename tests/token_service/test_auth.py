@@ -55,3 +55,16 @@ def test_open_service_warns_at_startup(
     assert any(
         "USERS is not set" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records
     )
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
+def test_api_description_needs_admin_credentials(make_client: ClientFactory, path: str) -> None:
+    client = make_client(**USERS)
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=basic("plugin", "s3cret-plugin")).status_code == 403
+    assert client.get(path, headers=basic("admin", "s3cret-admin")).status_code == 200
+
+
+def test_openapi_describes_the_share_routes(make_client: ClientFactory) -> None:
+    paths = make_client().get("/openapi.json").json()["paths"]
+    assert {"/shares", "/tokens/{token_type}", "/tokens/decode", "/user/get-profile"} <= set(paths)
