@@ -92,6 +92,23 @@ def _carrier(headers: Headers, query: QueryParams) -> TokenCarrier:
     return TokenCarrier(forwarded, token_arg)
 
 
+# Keys of Orthanc's `/system` that describe the software, not the site.
+SYSTEM_KEYS = frozenset(
+    {
+        "ApiVersion",
+        "Version",
+        "DatabaseVersion",
+        "PluginsEnabled",
+        "StorageAreaPlugin",
+        "DatabaseBackendPlugin",
+        "HasLabels",
+        "Capabilities",
+        "CheckRevisions",
+        "IsHttpServerSecure",
+    }
+)
+
+
 def _json_response(document: Any, media_type: str) -> Response:
     body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(body, media_type=media_type, headers=NO_STORE)
@@ -119,6 +136,8 @@ class AnonymizingProxy:
         match = match_route(method, path)
         if match.kind is Kind.STATIC:
             return await self._static(match, headers)
+        if match.kind is Kind.SYSTEM:
+            return await self._system()
         args = check_query(match, query.multi_items())
         share = self._share(headers, query)
         carrier = _carrier(headers, query)
@@ -289,6 +308,23 @@ class AnonymizingProxy:
             return Response(status_code=304, headers=SECURITY_HEADERS)
         await self._upstream.check(response)
         return stream_through(response)
+
+    async def _system(self) -> Response:
+        # Orthanc's `/system` also names the server and its DICOM identity (AET, port,
+        # often the hospital's name): only what describes the software gets through.
+        response = await self._upstream.open("/system", (), {"Accept": "application/json"})
+        await self._upstream.check(response)
+        body = await self._upstream.read(response, self._limits.rewrite_bytes)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise UpstreamError("upstream answered invalid JSON") from None
+        kept = {
+            key: value
+            for key, value in (document.items() if isinstance(document, dict) else ())
+            if key in SYSTEM_KEYS
+        }
+        return _json_response(kept, "application/json")
 
     async def _dispatch(
         self,

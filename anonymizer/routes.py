@@ -8,6 +8,9 @@ kinds read the answer (up to MAX_REWRITE_BYTES) and rewrite it.
 | route (GET only)                                                    | kind            |
 |---------------------------------------------------------------------|-----------------|
 | /health                                                             | local           |
+| /system (Stone reads it; its preset leaves it unchecked)            | system (keys    |
+|                                                                     | kept: versions, |
+|                                                                     | capabilities)   |
 | /stone-webviewer/{file}, /osimis-viewer/app/{file},                 | static (stream, |
 | /osimis-viewer/config.js, /ohif/{file} (not /ohif/dicom-json...),   | no token)       |
 | /volview/{file}                                                     |                 |
@@ -36,7 +39,7 @@ Refused on purpose: `/patients/...` and study lists (other studies of the patien
 `/instances/{id}/pdf` and encapsulated documents (free text that cannot be anonymized),
 `/studies/{id}/media` (DICOMDIR), `/osimis-viewer/studies/{id}/annotations` (free text),
 `/studies/{id}/ohif-dicom-json` (OHIF's JSON data source: use its DICOMweb one),
-every write, `/tools/...`, `/system` and the rest of Orthanc's API.
+every write, `/tools/...` and the rest of Orthanc's API.
 
 `{id}` is an Orthanc id (the keyed pseudonym, or the real id of a study the token names);
 `{s}`, `{se}`, `{i}` are UIDs (likewise).
@@ -59,6 +62,7 @@ class Kind(StrEnum):
     """What the anonymizer does with a route's answer."""
 
     STATIC = "static"
+    SYSTEM = "system"
     STREAM = "stream"
     PARTS = "parts"
     QIDO = "qido"
@@ -128,6 +132,8 @@ _ROUTES: tuple[tuple[re.Pattern[str], Kind, str, frozenset[str]], ...] = (
     _route(r"^/osimis-viewer/config\.js$", Kind.STATIC, "/osimis-viewer/config.js"),
     _route(rf"^/ohif/(?!dicom-json)(?P<file>{_FILE})$", Kind.STATIC, "/ohif/{file}"),
     _route(rf"^/volview/(?P<file>{_FILE})$", Kind.STATIC, "/volview/{file}"),
+    # What the viewer checks of the server: only version and capability keys get through.
+    _route(r"^/system$", Kind.SYSTEM, "/system"),
     # DICOMweb: QIDO-RS.
     _route(
         rf"^{_DW}/(?P<level>studies|series|instances)$", Kind.QIDO, f"{_DW}/{{level}}", QIDO_ARGS

@@ -543,3 +543,19 @@ def test_json_answers_are_valid_json(client: TestClient, router: respx.Router) -
 
     assert response.status_code == 502
     assert json.loads(response.text) == {"detail": "Bad gateway"}
+
+
+def test_system_keeps_only_software_keys(router: respx.Router, client: TestClient) -> None:
+    router.get("/system").respond(
+        json={
+            "Name": "St. Mary Radiology",
+            "DicomAet": "STMARY",
+            "DicomPort": 4242,
+            "Version": "1.12.9",
+            "ApiVersion": 27,
+            "PluginsEnabled": True,
+        }
+    )
+    response = client.get("/system")
+    assert response.status_code == 200
+    assert response.json() == {"Version": "1.12.9", "ApiVersion": 27, "PluginsEnabled": True}

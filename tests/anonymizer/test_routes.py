@@ -60,7 +60,7 @@ def test_served_routes(path: str, kind: Kind) -> None:
     "path",
     [
         "/",
-        "/system",
+        "/system/",
         "/studies",
         "/studies/",
         "/patients/" + OID,

@@ -294,7 +294,7 @@ def test_references_inside_sequences_point_at_the_pseudonymous_instance(
         "/studies",
         "/studies/{unshared_id}",
         "/tools/find",
-        "/system",
+        "/system/",
     ],
 )
 def test_what_is_not_shared_is_refused(deployment: Deployment, path: str) -> None:
@@ -329,3 +329,14 @@ def test_a_token_that_is_not_anonymized_opens_nothing(deployment: Deployment) ->
     )
 
     assert response.status_code == 403
+
+
+def test_system_shows_the_software_not_the_site(deployment: Deployment) -> None:
+    direct = deployment.orthanc.http.get("/system").json()
+    assert "Name" in direct and "DicomAet" in direct
+    response = deployment.anonymizer.get("/system")
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["Version"] == direct["Version"]
+    assert answer["ApiVersion"] == direct["ApiVersion"]
+    assert not {"Name", "DicomAet", "DicomPort", "HttpPort"} & set(answer)

@@ -437,6 +437,7 @@ def test_anonymized_stone_share_through_the_anonymizer(stack: Stack) -> None:
             assert secret not in str(response.headers), (path, secret)
         return response
 
+    assert "Version" in get("/system").json()  # Stone reads it first
     assert len(get(f"/dicom-web/studies?0020000D={pseudonym}").json()) == 1
     series = get(f"/dicom-web/studies/{pseudonym}/series").json()
     assert len(series) == len(study.series)
