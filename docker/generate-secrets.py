@@ -58,6 +58,13 @@ def signing_keys() -> Files:
     return {"secret_key": secrets.token_urlsafe(32) + "\n", "previous_secret_keys": ""}
 
 
+def anonymization_key() -> Files:
+    # Keys the pseudonymous UIDs of anonymized shares (token service, landing and
+    # anonymizer read the same file); at least 32 bytes, here 256 random bits.  Its own
+    # group: a deployment created before it existed gets it without touching the rest.
+    return {"anonymization_key": secrets.token_urlsafe(32) + "\n"}
+
+
 def postgres_superuser() -> Files:
     return {"postgres_password": password() + "\n"}
 
@@ -122,6 +129,7 @@ def meddream() -> Files:
 
 GROUPS: list[tuple[str, Callable[[], Files]]] = [
     ("share link signing keys", signing_keys),
+    ("anonymization key", anonymization_key),
     ("PostgreSQL superuser", postgres_superuser),
     ("Orthanc database", orthanc_database),
     ("revocation-list database", share_database),

@@ -139,6 +139,29 @@ def test_token_service_is_reachable_only_on_the_internal_network(compose: Compos
     assert "backend" not in compose.service("nginx").networks()
 
 
+def test_anonymized_orthanc_is_reachable_only_through_the_anonymizer(compose: Compose) -> None:
+    nginx = compose.service("nginx")
+    orthanc = compose.service("orthanc-anon-share")
+    assert "ports" not in orthanc.spec
+    assert orthanc.networks() == ["backend"]
+    assert not set(nginx.networks()) & set(orthanc.networks())
+    for value in nginx.environment().values():
+        assert "orthanc-anon-share" not in str(value)
+    # The anonymizer bridges the two networks: nginx reaches it, it reaches the Orthanc.
+    anonymizer = compose.service("anonymizer")
+    assert set(anonymizer.networks()) == {"edge", "backend"}
+    assert nginx.environment()["UPSTREAM_ANONYMIZER"] == "anonymizer:8000"
+
+
+def test_anonymizer_spools_archives_on_a_volume_not_in_memory(compose: Compose) -> None:
+    anonymizer = compose.service("anonymizer")
+    assert anonymizer.spec["read_only"] is True
+    assert anonymizer.spec["tmpfs"] == []
+    assert "anonymizer-tmp:/tmp" in anonymizer.spec["volumes"]
+    # The other services of our image keep their small in-memory /tmp.
+    assert compose.service("token-service").spec["tmpfs"] == ["/tmp"]
+
+
 def test_data_lives_in_declared_named_volumes(compose: Compose) -> None:
     declared = set(compose.doc.get("volumes", {}))
     used = {v for s in compose.services.values() for v in s.named_volumes()}
@@ -163,9 +186,14 @@ def test_public_roots_match_the_nginx_routes(compose: Compose) -> None:
         }
         assert final["PUBLIC_ORTHANC_ROOT"] == f"{PUBLIC_URL}/shares/"
         assert final["PUBLIC_LANDING_ROOT"] == f"{PUBLIC_URL}/welcome/"
+        # Pass-through from .env: what docs/deployment.md says to set with the profile.
+        assert environment["PUBLIC_ANONYMIZED_ORTHANC_ROOT"] is None
     templates = (REPO / "docker/nginx/templates/orthanc-share-locations.inc.template").read_text()
     assert "location /shares/ {" in templates
     assert "location /welcome/ {" in templates
+    assert "location /anon-shares/ {" in templates
+    doc = (REPO / "docs" / "deployment.md").read_text()
+    assert "PUBLIC_ANONYMIZED_ORTHANC_ROOT=https://share.example.org/anon-shares/" in doc
 
 
 def test_server_identifiers_are_the_ones_the_orthancs_send(compose: Compose) -> None:

@@ -77,6 +77,30 @@ def test_generated_values_agree_with_each_other(generated_secrets: Path) -> None
     assert (generated_secrets / "previous_secret_keys").read_text() == ""
 
 
+def test_generated_keys_are_long_and_distinct(generated_secrets: Path) -> None:
+    keys = {
+        name: (generated_secrets / name).read_text().strip()
+        for name in ("secret_key", "anonymization_key")
+    }
+    for name, key in keys.items():
+        # CommonSettings refuses an ANONYMIZATION_KEY under 32 bytes.
+        assert len(key.encode()) >= 32, name
+    assert keys["secret_key"] != keys["anonymization_key"]
+
+
+def test_generator_adds_the_anonymization_key_to_an_older_deployment(tmp_path: Path) -> None:
+    # A docker/secrets/ made before anonymized shares existed: only the key is added.
+    assert generate_secrets(tmp_path).returncode == 0
+    os.remove(tmp_path / "anonymization_key")
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    result = generate_secrets(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "created  anonymization key: anonymization_key" in result.stdout
+    after = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert after.pop("anonymization_key")
+    assert after == before
+
+
 def test_generator_keeps_existing_files(tmp_path: Path) -> None:
     assert generate_secrets(tmp_path).returncode == 0
     before = {p.name: p.read_text() for p in tmp_path.iterdir()}

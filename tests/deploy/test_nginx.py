@@ -277,6 +277,13 @@ def test_viewer_requests_reach_the_share_orthanc_with_their_token(edge: Edge) ->
         ("POST", "/shares/auth/tokens/viewer-instant-link"),
         ("GET", "/shares/auth/tokens/decode"),
         ("PUT", "/anon-shares/auth/tokens/osimis-viewer-publication"),
+        ("POST", "/anon-shares/auth/tokens/decode"),
+        # The anonymizer serves reads only: nothing else even reaches it.
+        ("POST", "/anon-shares/tools/find"),
+        ("PUT", "/anon-shares/studies/x"),
+        ("DELETE", "/anon-shares/studies/x"),
+        ("PATCH", "/anon-shares/studies/x"),
+        ("OPTIONS", "/anon-shares/dicom-web/studies"),
         ("POST", "/welcome/?token=abc"),
     ],
 )
@@ -351,6 +358,43 @@ def test_optional_viewers_are_routed_under_their_prefix(
 ) -> None:
     assert edge.request("GET", target).status == 200
     assert last(edge, upstream).path == path
+
+
+@pytest.mark.e2e
+def test_anonymized_viewer_requests_reach_the_anonymizer_with_their_token(edge: Edge) -> None:
+    response = edge.request(
+        "GET",
+        f"/anon-shares/stone-webviewer/index.html?study=2.25.1&token={BIG_TOKEN}",
+        SPOOFED,
+    )
+    assert response.status == 200
+    seen = last(edge, "anonymizer")
+    assert seen.path == "/stone-webviewer/index.html"
+    assert seen.query == f"study=2.25.1&token={BIG_TOKEN}"
+    assert seen.headers["x-forwarded-for"] == "127.0.0.1"
+    assert "x-forwarded-user" not in seen.headers
+
+    response = edge.request(
+        "GET",
+        "/anon-shares/dicom-web/studies/2.25.1/series",
+        {"Authorization": f"Bearer {BIG_TOKEN}"},
+    )
+    assert response.status == 200
+    seen = last(edge, "anonymizer")
+    assert seen.path == "/dicom-web/studies/2.25.1/series"
+    assert seen.headers["authorization"] == f"Bearer {BIG_TOKEN}"
+
+
+@pytest.mark.e2e
+def test_no_public_path_reaches_anything_but_the_listed_upstreams(compose: Compose) -> None:
+    # The anonymized-share Orthanc has no upstream variable and no location: the
+    # templates' only proxy_pass targets are the UPSTREAM_* of the nginx service.
+    text = "".join(t.read_text() for t in TEMPLATES.glob("*.template"))
+    text = re.sub(r"#[^\n]*", "", text)  # comments
+    assert "anon-share" not in text.replace("/anon-shares", "")
+    targets = set(re.findall(r"set \$orthanc_share_upstream \$\{(\w+)\};", text))
+    assert targets == set(UPSTREAMS)
+    assert set(re.findall(r"proxy_pass ([^;]+);", text)) == {"http://$orthanc_share_upstream"}
 
 
 @pytest.mark.e2e

@@ -9,27 +9,38 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from pydantic_settings import BaseSettings
 
+from anonymizer.settings import Settings as AnonymizerSettings
 from share_landing.settings import Settings as LandingSettings
-from tests.deploy.compose import Compose, Service, interpolate, load_compose
+from shared.models import ShareRequest
+from shared.settings import MIN_SECRET_BYTES
+from shared.tokens import TokenCodec
+from tests.deploy.compose import REPO, Compose, Service, interpolate, load_compose
 from token_service.settings import Settings as TokenServiceSettings
 
 PUBLIC_URL = "https://share.example.org"
 SETTINGS: dict[str, type[BaseSettings]] = {
     "token-service": TokenServiceSettings,
     "share-landing": LandingSettings,
+    "anonymizer": AnonymizerSettings,
 }
 # Values that must never sit in `environment:` (visible in `docker inspect`).
 SECRET_SETTINGS = {
     "SECRET_KEY",
     "PREVIOUS_SECRET_KEYS",
+    "ANONYMIZATION_KEY",
     "DATABASE_URL",
     "USERS",
     "VALIDATION_USERS",
 }
+# Secrets a service's settings class can read (inherited from CommonSettings) but that
+# its code never uses: not handed to it, least privilege.  The anonymizer keeps no
+# revocation list; the anonymized Orthanc's plugin asks the token service instead.
+UNUSED_SECRETS = {"anonymizer": {"DATABASE_URL"}}
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +87,46 @@ def test_secrets_are_files_not_environment(compose: Compose, service_name: str) 
     service = compose.service(service_name)
     assert not SECRET_SETTINGS & set(service.environment())
     reads = setting_names(SETTINGS[service_name])
-    assert {name for name in SECRET_SETTINGS if name in reads} <= set(service.secrets().values())
+    needed = {name for name in SECRET_SETTINGS if name in reads}
+    needed -= UNUSED_SECRETS.get(service_name, set())
+    assert needed <= set(service.secrets().values())
 
 
-def test_anonymizer_placeholder_sets_nothing(compose: Compose) -> None:
-    # Its settings do not exist yet: nothing may be set that no code reads.
+def test_anonymizer_gets_no_database_credentials(compose: Compose) -> None:
+    # If the anonymizer ever reads revocations itself, it needs DATABASE_URL: this
+    # fails, and the secret must then be added to its compose entry.
+    sources = "\n".join(p.read_text() for p in (REPO / "anonymizer").glob("*.py"))
+    for word in ("database_url", "revocation"):
+        assert word not in sources.lower(), word
     anonymizer = compose.service("anonymizer")
-    assert anonymizer.environment() == {}
-    assert anonymizer.secrets() == {}
+    assert "DATABASE_URL" not in provided_names(anonymizer)
+    assert "database_url" not in anonymizer.secrets()
+
+
+def test_anonymizer_forwards_to_the_anonymized_orthanc_over_the_backend(compose: Compose) -> None:
+    anonymizer = compose.service("anonymizer")
+    assert anonymizer.spec["command"] == [
+        "orthanc-share", "serve", "anonymizer", "--host", "0.0.0.0", "--port", "8000"
+    ]  # fmt: skip
+    upstream = urlsplit(str(anonymizer.environment()["ANONYMIZED_ORTHANC_URL"]))
+    assert upstream.scheme == "http"
+    assert upstream.hostname == "orthanc-anon-share"
+    assert upstream.port == 8042
+    orthanc = compose.service(upstream.hostname)
+    assert set(orthanc.networks()) & set(anonymizer.networks())
+    assert anonymizer.depends_on()[upstream.hostname]["condition"] == "service_healthy"
+    assert anonymizer.profiles == orthanc.profiles == ["anonymized"]
+
+
+def test_the_three_services_share_one_anonymization_key(compose: Compose) -> None:
+    # The token service and the landing name the pseudonymous study in the link, the
+    # anonymizer maps it back: one key, from one file.
+    files = compose.secret_files()
+    sources = set()
+    for name in ("token-service", "share-landing", "anonymizer"):
+        by_target = {t: s for s, t in compose.service(name).secrets().items()}
+        sources.add(files[by_target["ANONYMIZATION_KEY"]])
+    assert sources == {"./docker/secrets/anonymization_key"}
 
 
 def run_secrets_of(compose: Compose, service: Service, generated: Path, target: Path) -> Path:
@@ -112,11 +155,56 @@ def test_settings_load_from_what_compose_provides(
     settings = SETTINGS[service_name](_secrets_dir=secrets_dir)
 
     dumped = settings.model_dump()
+    assert dumped["previous_secret_keys"] == ()
+    assert len(dumped["secret_key"].get_secret_value()) >= MIN_SECRET_BYTES
+    key = dumped["anonymization_key"].get_secret_value()
+    assert key == (generated_secrets / "anonymization_key").read_text().strip()
+    assert len(key.encode()) >= MIN_SECRET_BYTES
+    if service_name == "anonymizer":
+        assert dumped["anonymized_orthanc_url"] == "http://orthanc-anon-share:8042"
+        assert dumped["database_url"] is None
+        return
     assert dumped["public_orthanc_root"] == f"{PUBLIC_URL}/shares/"
     assert dumped["public_landing_root"] == f"{PUBLIC_URL}/welcome/"
-    assert dumped["previous_secret_keys"] == ()
+    # Pass-through: unset until the operator enables anonymized shares in .env.
+    assert dumped["public_anonymized_orthanc_root"] is None
     assert str(dumped["database_url"].get_secret_value()).startswith("postgresql://orthanc_share:")
-    assert len(dumped["secret_key"].get_secret_value()) >= 32
+
+
+@pytest.mark.parametrize("service_name", ["token-service", "share-landing"])
+def test_anonymized_links_name_the_anonymizer_once_enabled_in_env(
+    compose: Compose,
+    service_name: str,
+    generated_secrets: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What docs/deployment.md tells the operator to put into .env with the profile.
+    dotenv = {
+        "PUBLIC_URL": PUBLIC_URL,
+        "PUBLIC_ANONYMIZED_ORTHANC_ROOT": f"{PUBLIC_URL}/anon-shares/",
+    }
+    service = compose.service(service_name)
+    for name, value in service.environment().items():
+        final = dotenv.get(name) if value is None else interpolate(value, dotenv)
+        if final is not None:
+            monkeypatch.setenv(name, final)
+    secrets_dir = run_secrets_of(compose, service, generated_secrets, tmp_path / "run-secrets")
+    settings = SETTINGS[service_name](_secrets_dir=secrets_dir)
+    assert isinstance(settings, TokenServiceSettings | LandingSettings)
+
+    request = ShareRequest.model_validate(
+        {
+            "studies": [{"dicom-uid": "1.2.3.4", "orthanc-id": "0195f13e-4afe6822-8b494cc4"}],
+            "anonymized": True,
+            "type": "stone-viewer-publication",
+        }
+    )
+    token, share = TokenCodec(settings.signing_keys()).encode(request)
+    link = settings.viewer_link(share, token)
+    assert link is not None
+    assert link.startswith(f"{PUBLIC_URL}/anon-shares/stone-webviewer/index.html?")
+    assert "1.2.3.4" not in link  # the pseudonym, never the real UID
 
 
 def _credentials(path: Path) -> tuple[str, str]:
