@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.asgi import LazyApp
 from shared.errors import ShareRefusedError, ViewerUnavailableError
@@ -21,6 +21,7 @@ from shared.revocations import RevocationList, open_configured_store
 from shared.settings import load_settings
 from shared.tokens import TokenCodec, VerifiedTokenCache
 from token_service import profile, tokens_api
+from token_service.creation import ShareCreationEndpoint, validation_errors
 from token_service.deps import Services
 from token_service.routes import router
 from token_service.settings import Settings
@@ -75,14 +76,10 @@ def _add_error_handlers(app: FastAPI) -> None:
             {"detail": "The viewer's token service is unavailable"}, status_code=502
         )
 
-    async def invalid_body(_: Request, exc: Exception) -> JSONResponse:
+    async def invalid_body(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        # Pydantic's own errors echo the input; keep only where and what.
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
+        body = validation_errors(exc.errors())
+        return Response(body, status_code=422, media_type="application/json")
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error", exc_info=exc)
@@ -95,18 +92,18 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 class TokenServiceApp(FastAPI):
-    """FastAPI, with the validation paths answered before the middleware stack.
+    """FastAPI, with the hot routes answered before the middleware stack.
 
-    Validation is called for every viewer request; routing it through FastAPI's
-    middleware and router costs more than deciding it. The endpoint handles its own
-    errors, so skipping the error middleware loses nothing.
+    Validation is called for every viewer request and scripts create shares in bulk;
+    routing them through FastAPI's middleware and router costs more than the work itself.
+    Those endpoints handle their own errors, so skipping the error middleware loses nothing.
     """
 
-    fast_paths: dict[str, ValidationEndpoint]
+    fast_paths: dict[tuple[str, str], ASGIApp]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self.fast_paths.get(scope["path"])
+        if scope["type"] == "http":
+            endpoint = self.fast_paths.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
@@ -164,7 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     _add_error_handlers(app)
     endpoint = ValidationEndpoint(services)
-    app.fast_paths = dict.fromkeys(VALIDATION_PATHS, endpoint)
+    app.fast_paths = {("POST", path): endpoint for path in VALIDATION_PATHS}
+    app.fast_paths[("PUT", "/shares")] = ShareCreationEndpoint(services)
     for path in VALIDATION_PATHS:
         # Reached only for other methods (405), and listed for completeness.
         app.router.routes.append(Route(path, endpoint, methods=["POST"]))

@@ -61,8 +61,8 @@ async def health() -> dict[str, str]:
 @router.put("/shares", response_model=ShareResponse, tags=["shares"])
 async def put_share(request: Request, share: Annotated[ShareRequest, Body()]) -> Response:
     """Create a share and return its token and link (the v23.1 API, used by OE2 0.4.3-0.6)."""
-    # Scripts create shares in bulk: the checks are called directly and the answer is
-    # serialised once, instead of paying for FastAPI's dependency and response machinery.
+    # The app answers this route with `creation.ShareCreationEndpoint` before FastAPI's
+    # router; this declaration describes it in the API and answers the same way.
     services: Services = request.app.state.services
     await require_admin(request, services)
     created = await create_share(share, services)

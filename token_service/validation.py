@@ -8,6 +8,7 @@ revocations from the in-memory list.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -15,8 +16,18 @@ import time
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
+from shared.auth import Role
 from shared.grants import Decision, decide, extract_token
 from shared.models import Share, ValidationRequest
+from token_service.asgi import (
+    FAILED,
+    TOO_LARGE,
+    Answer,
+    credentials_problem,
+    json_answer,
+    read_body,
+    request_headers,
+)
 from token_service.deps import Services
 
 __all__ = ["ValidationEndpoint"]
@@ -24,21 +35,17 @@ __all__ = ["ValidationEndpoint"]
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
 
-def _answer(
-    status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    return status, body, _JSON + (extra or [])
+@functools.cache
+def _decision_answer(granted: bool, validity: int) -> Answer:
+    # Few distinct answers exist (validity is bounded): each is serialised once.
+    return json_answer(200, json.dumps({"granted": granted, "validity": validity}).encode())
 
 
-_UNAUTHORIZED = _answer(
-    401, b'{"detail":"Not authenticated"}', [(b"www-authenticate", b'Basic realm="orthanc-share"')]
+_BAD_BODY = json_answer(
+    400, b'{"detail":"The body must be a JSON object of the authorization plugin"}'
 )
-_TOO_LARGE = _answer(413, b'{"detail":"Request body too large"}')
-_FAILED = _answer(500, b'{"detail":"Internal server error"}')
-_BAD_BODY = _answer(400, b'{"detail":"The body must be a JSON object of the authorization plugin"}')
 
 
 class ValidationEndpoint:
@@ -52,33 +59,24 @@ class ValidationEndpoint:
             status, body, headers = await self._handle(scope, receive)
         except Exception:  # noqa: BLE001 - outside the error middleware: fail closed, log
             logger.exception("validation failed unexpectedly")
-            status, body, headers = _FAILED
+            status, body, headers = FAILED
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(
-        self, scope: Scope, receive: Receive
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        token_header: str | None = None
-        authorization: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"token":
-                token_header = value.decode("latin-1")
-            elif name == b"authorization":
-                authorization = value.decode("latin-1")
-        services = self._services
-        if services.auth.enabled and services.auth.role(authorization) is None:
-            return _UNAUTHORIZED
-        raw = await _read_body(receive)
+    async def _handle(self, scope: Scope, receive: Receive) -> Answer:
+        token_header, authorization = request_headers(scope)
+        refused = credentials_problem(self._services, authorization, Role.VALIDATOR)
+        if refused is not None:
+            return refused
+        raw = await read_body(receive, MAX_BODY_BYTES)
         if raw is None:
-            return _TOO_LARGE
+            return TOO_LARGE
         try:
             request = ValidationRequest.model_validate_json(raw)
         except ValidationError:
             return _BAD_BODY
         decision = self.decide(request, token_header, authorization)
-        body = json.dumps({"granted": decision.granted, "validity": decision.validity}).encode()
-        return 200, body, _JSON
+        return _decision_answer(decision.granted, decision.validity)
 
     def decide(
         self, request: ValidationRequest, token_header: str | None, authorization: str | None
@@ -109,19 +107,3 @@ class ValidationEndpoint:
                 request.orthanc_id,
             )
         return decision
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
