@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.types import Receive, Scope
+import logging
+
+from starlette.types import Receive, Scope, Send
 
 from shared.auth import Role
 from token_service.deps import Services
 
 __all__ = [
     "FAILED",
+    "PlainEndpoint",
     "TOO_LARGE",
     "UNAUTHORIZED",
     "Answer",
@@ -17,6 +20,8 @@ __all__ = [
     "read_body",
     "request_headers",
 ]
+
+logger = logging.getLogger(__name__)
 
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
@@ -75,3 +80,23 @@ async def read_body(receive: Receive, cap: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+class PlainEndpoint:
+    """An endpoint outside FastAPI's error middleware: it answers its own failures."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, body, headers = await self.answer(scope, receive)
+        except Exception:  # noqa: BLE001 - no middleware catches it: log, answer 500 (deny)
+            logger.exception("%s failed unexpectedly", type(self).__name__)
+            status, body, headers = FAILED
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def answer(self, scope: Scope, receive: Receive) -> Answer:
+        """Status, body and headers of the answer to one request."""
+        raise NotImplementedError

@@ -13,21 +13,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from shared.auth import Role
 from shared.errors import ShareRefusedError, ViewerUnavailableError
 from shared.models import ShareRequest
 from token_service.asgi import (
-    FAILED,
     TOO_LARGE,
     Answer,
+    PlainEndpoint,
     credentials_problem,
     json_answer,
     read_body,
     request_headers,
 )
-from token_service.deps import Services
 from token_service.shares import create_share
 
 __all__ = ["ShareCreationEndpoint", "validation_errors"]
@@ -47,22 +46,10 @@ def validation_errors(errors: Sequence[Mapping[str, Any]], prefix: tuple[str, ..
     return json.dumps({"detail": detail}).encode()
 
 
-class ShareCreationEndpoint:
+class ShareCreationEndpoint(PlainEndpoint):
     """`PUT /shares`: admit a share and answer its token and link."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            status, body, headers = await self._handle(receive, scope)
-        except Exception:  # noqa: BLE001 - outside the error middleware: log, answer 500
-            logger.exception("share creation failed unexpectedly")
-            status, body, headers = FAILED
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _handle(self, receive: Receive, scope: Scope) -> Answer:
+    async def answer(self, scope: Scope, receive: Receive) -> Answer:
         _, authorization = request_headers(scope)
         refused = credentials_problem(self._services, authorization, Role.ADMIN)
         if refused is not None:

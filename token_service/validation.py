@@ -14,21 +14,20 @@ import logging
 import time
 
 from pydantic import ValidationError
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from shared.auth import Role
 from shared.grants import Decision, decide, extract_token
 from shared.models import Share, ValidationRequest
 from token_service.asgi import (
-    FAILED,
     TOO_LARGE,
     Answer,
+    PlainEndpoint,
     credentials_problem,
     json_answer,
     read_body,
     request_headers,
 )
-from token_service.deps import Services
 
 __all__ = ["ValidationEndpoint"]
 
@@ -48,22 +47,10 @@ _BAD_BODY = json_answer(
 )
 
 
-class ValidationEndpoint:
+class ValidationEndpoint(PlainEndpoint):
     """`POST /shares/validate` and `POST /tokens/validate`: `{granted, validity}` always."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            status, body, headers = await self._handle(scope, receive)
-        except Exception:  # noqa: BLE001 - outside the error middleware: fail closed, log
-            logger.exception("validation failed unexpectedly")
-            status, body, headers = FAILED
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _handle(self, scope: Scope, receive: Receive) -> Answer:
+    async def answer(self, scope: Scope, receive: Receive) -> Answer:
         token_header, authorization = request_headers(scope)
         refused = credentials_problem(self._services, authorization, Role.VALIDATOR)
         if refused is not None:

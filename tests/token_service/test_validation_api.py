@@ -301,3 +301,18 @@ def test_meddream_publication_of_put_tokens_does_not_open_orthanc(
     body = token_body(type="meddream-viewer-publication")
     token = client.put("/tokens/meddream-viewer-publication", json=body).json()["token"]
     assert validate(client, current_body(), {"token": token}, route)["granted"] is False
+
+
+def test_unexpected_failure_denies_with_a_generic_500(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = create(client)
+
+    def broken(_: str) -> None:
+        raise RuntimeError("internal detail /secret/path")
+
+    monkeypatch.setattr(client.app.state.services.tokens, "lookup", broken)  # type: ignore[attr-defined]
+    response = client.post(ROUTES[0], json=current_body(), headers={"token": token})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert any("failed unexpectedly" in r.getMessage() for r in caplog.records)
