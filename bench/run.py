@@ -17,9 +17,14 @@ from pathlib import Path
 
 import httpx
 
+from shared.models import ShareRequest
+from shared.tokens import TokenCodec
 from tests.servers import free_port
 
 SECRET = "bench-secret-key-of-at-least-thirty-two-bytes"
+ORTHANC_ID = "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee"  # bench.sh's default
+# More than the verified-token cache holds (20,000): cycling through them, none is cached.
+FRESH_TOKENS = 50_000
 TARGETS = {
     "a": "valid repeated token: >= 50% of bare (8x the original)",
     "b": "invalid token: no slower than a",
@@ -62,6 +67,37 @@ def _bench(bench_sh: Path, url: str, scenarios: str, args: argparse.Namespace) -
     return rates
 
 
+def _fresh_tokens(url: str, args: argparse.Namespace, tmp: Path) -> float:
+    """Validation req/s when no token repeats (more tokens than the verified-token cache)."""
+    request = ShareRequest.model_validate(
+        {
+            "studies": [{"dicom-uid": "1.2.3", "orthanc-id": ORTHANC_ID}],
+            "type": "stone-viewer-publication",
+        }
+    )
+    codec = TokenCodec([SECRET.encode()])
+    tokens = tmp / "tokens.txt"
+    tokens.write_text("\n".join(codec.encode(request)[0] for _ in range(FRESH_TOKENS)) + "\n")
+    body = f'{{"orthanc-id": "{ORTHANC_ID}", "level": "study", "method": "get"}}'
+    script = Path(__file__).with_name("fresh_tokens.lua")
+    rate = 0.0
+    for seconds in (args.warmup, args.duration):  # warm-up, then measured
+        command = [
+            "wrk", "-t1", f"-c{args.conns.split()[-1]}", f"-d{seconds}s", "-s", str(script),
+            url, "--", str(tokens), body,
+        ]  # fmt: skip
+        if shutil.which("taskset"):
+            command = ["taskset", "-c", "1", *command]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        result = next(line for line in output.splitlines() if line.startswith("RESULT "))
+        _, requests, duration, p50, p99, failed, errors = result.split()
+        if int(failed) or int(errors):
+            raise SystemExit(f"fresh-token run failed: {result}")
+        rate = int(requests) / (int(duration) / 1e6)
+    print(f"fresh {args.conns.split()[-1]} {rate:.1f} {int(p50) / 1000:.3f} {int(p99) / 1000:.3f}")
+    return rate
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -102,6 +138,7 @@ def main() -> int:
             first_rss = _rss_mb(service.pid)
             rates.update(_bench(args.bench_sh, f"http://127.0.0.1:{service_port}", "a", args))
             second_rss = _rss_mb(service.pid)
+            fresh = _fresh_tokens(f"http://127.0.0.1:{service_port}", args, Path(tmp))
         finally:
             service.kill()
             service.wait()
@@ -115,6 +152,13 @@ def main() -> int:
             print(
                 f"{scenario}@{conns}: {rate:.0f} req/s = {ratio:.2f} x bare ({TARGETS[scenario]})"
             )
+    top = args.conns.split()[-1]
+    bare_top = bare_rates.get(f"a@{top}", 0.0)
+    ratio = fresh / bare_top if bare_top else float("nan")
+    print(
+        f"fresh@{top}: {fresh:.0f} req/s = {ratio:.2f} x bare "
+        "(a new token every request: >= 3x the original, about 0.2 of bare)"
+    )
     print(
         f"# token service RSS: {first_rss:.1f} MB after the first runs, {second_rss:.1f} MB after one more"
     )
