@@ -55,7 +55,7 @@ from enum import StrEnum
 from anonymizer.errors import RefusedError
 from anonymizer.profile import BINARY_VRS, Action, action_for, base_vr
 
-__all__ = ["Kind", "RouteMatch", "check_query", "match_route"]
+__all__ = ["TOKEN_ARG", "Kind", "RouteMatch", "check_query", "match_route"]
 
 
 class Kind(StrEnum):

@@ -1,24 +1,20 @@
-"""The anonymized-share Orthanc seen from the anonymizer: requests, streams, capped reads.
+"""The anonymized-share Orthanc seen from the anonymizer: requests and capped reads.
 
 Only whitelisted request headers are forwarded (the token headers as received, `Accept`
 and, where the body is passed through, `Range` and caching headers); never `Cookie`.
-Answers keep only whitelisted headers: `Set-Cookie`, `Server` and whatever else Orthanc
-or a plugin adds are dropped, and so are length and encoding headers when the body
-changes.
+What comes back is streamed by `streams` or read here, up to a cap, to be rewritten.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 import anyio
 import httpx
-from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
 
 from anonymizer.errors import (
     TooLargeError,
@@ -26,39 +22,21 @@ from anonymizer.errors import (
     UpstreamStatusError,
     UpstreamTimeoutError,
 )
-from anonymizer.multipart import PartHeaderFilter
 
-__all__ = [
-    "SECURITY_HEADERS",
-    "STREAMED_RESPONSE_HEADERS",
-    "TOKEN_HEADERS",
-    "TokenCarrier",
-    "Upstream",
-    "iterate_file",
-    "passed_headers",
-    "stream_through",
-]
+__all__ = ["SPOOL_MEMORY_BYTES", "TOKEN_HEADERS", "Limits", "TokenCarrier", "Upstream"]
 
 # Request headers that carry the share token, forwarded untouched.
 TOKEN_HEADERS = ("authorization", "token")
-# Answer headers kept when the body is passed through unchanged.
-STREAMED_RESPONSE_HEADERS = frozenset(
-    {
-        "content-type",
-        "content-length",
-        "content-encoding",
-        "content-range",
-        "accept-ranges",
-        "cache-control",
-        "etag",
-        "last-modified",
-        "expires",
-    }
-)
-# Kept when only part headers change (the length and encoding do change).
-FILTERED_RESPONSE_HEADERS = frozenset({"content-type", "cache-control"})
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-CHUNK = 64 * 1024
+# What a spooled answer keeps in memory before it moves to disk.
+SPOOL_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on what is read to be rewritten."""
+
+    rewrite_bytes: int
+    archive_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +52,9 @@ class Upstream:
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
+        # Paths are absolute: joined to the root here, the URL is parsed once per request
+        # instead of three times (httpx validates every character of each parse).
+        self._root = str(client.base_url).rstrip("/")
 
     async def open(
         self,
@@ -82,9 +63,9 @@ class Upstream:
         headers: Mapping[str, str],
     ) -> httpx.Response:
         """Send a GET and return the answer with its body not yet read."""
-        request = self._client.build_request(
-            "GET", path, params=list(params), headers=dict(headers)
-        )
+        query = list(params)
+        url = httpx.URL(self._root + path, params=query) if query else httpx.URL(self._root + path)
+        request = self._client.build_request("GET", url, headers=dict(headers))
         try:
             return await self._client.send(request, stream=True)
         except httpx.TimeoutException:
@@ -121,7 +102,7 @@ class Upstream:
     @staticmethod
     async def spool(response: httpx.Response, cap: int) -> IO[bytes]:
         """The decoded body in a temporary file (rewound), at most `cap` bytes."""
-        spooled: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
+        spooled: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
         size = 0
         try:
             async for chunk in response.aiter_bytes():
@@ -147,61 +128,3 @@ class Upstream:
             return json.loads(body)
         except ValueError:
             raise UpstreamError("upstream answered invalid JSON") from None
-
-
-def passed_headers(response: httpx.Response, kept: frozenset[str]) -> dict[str, str]:
-    """The answer's headers that may reach the browser, plus our security headers."""
-    headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
-    headers.update(SECURITY_HEADERS)
-    return headers
-
-
-def stream_through(
-    response: httpx.Response, part_filter: PartHeaderFilter | None = None
-) -> StreamingResponse:
-    """Stream an answer's bytes as they arrive; upstream closed in a background task.
-
-    Without `part_filter` the raw (still encoded) bytes pass with their headers; with
-    one, the decoded bytes go through it and length/encoding headers are dropped.
-    """
-    if part_filter is None and response.is_stream_consumed:
-        # An answer already read (a test transport's) has only its decoded content left.
-        body: AsyncIterator[bytes] = _once(response.content)
-        headers = passed_headers(response, FILTERED_RESPONSE_HEADERS)
-    elif part_filter is None:
-        body = response.aiter_raw()
-        headers = passed_headers(response, STREAMED_RESPONSE_HEADERS)
-    else:
-        body = _filtered(response.aiter_bytes(), part_filter)
-        headers = passed_headers(response, FILTERED_RESPONSE_HEADERS)
-    return StreamingResponse(
-        body,
-        status_code=response.status_code,
-        headers=headers,
-        background=BackgroundTask(response.aclose),
-    )
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-async def _filtered(
-    chunks: AsyncIterator[bytes], part_filter: PartHeaderFilter
-) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        out = part_filter.feed(chunk)
-        if out:
-            yield out
-    tail = part_filter.close()
-    if tail:
-        yield tail
-
-
-async def iterate_file(handle: IO[bytes]) -> AsyncIterator[bytes]:
-    """A file's content in chunks, read in a worker thread."""
-    while True:
-        chunk = await anyio.to_thread.run_sync(handle.read, CHUNK)
-        if not chunk:
-            return
-        yield chunk

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from anonymizer.app import create_app
 from anonymizer.settings import Settings
-from anonymizer.upstream import stream_through
 from shared.errors import ConfigurationError
 from shared.pseudonyms import pseudonymizer_for
 from shared.settings import load_settings
@@ -335,6 +334,23 @@ def test_upstream_error_status_is_kept_but_not_its_body(
     assert STUDY_UID not in response.text
 
 
+def test_an_unexpected_failure_is_a_generic_500(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*_: Any) -> None:
+        raise RuntimeError(f"lost track of {STUDY_UID}")
+
+    monkeypatch.setattr(client.app.proxy, "handle", broken)  # type: ignore[attr-defined]
+
+    response = client.get(f"/studies/{STUDY_ID}", headers=bearer())
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert STUDY_UID not in response.text
+    assert f"lost track of {STUDY_UID}" in caplog.text
+    assert client.get("/health").json() == {"status": "ok"}
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [(httpx.ConnectError("refused"), 502), (httpx.ReadTimeout("slow"), 504)],
@@ -461,25 +477,6 @@ def test_static_files_need_no_token_and_get_none(client: TestClient, router: res
     sent = route.calls.last.request
     assert sent.url.query == b""
     assert "authorization" not in sent.headers and "cookie" not in sent.headers
-
-
-@pytest.mark.anyio
-async def test_stream_through_does_not_wait_for_the_whole_body() -> None:
-    produced: list[str] = []
-
-    async def upstream_body() -> AsyncIterator[bytes]:
-        produced.append("first")
-        yield b"first"
-        produced.append("second")
-        yield b"second"
-
-    response = httpx.Response(200, content=upstream_body(), headers={"Content-Type": "image/png"})
-    streamed = stream_through(response)
-    chunks = streamed.body_iterator.__aiter__()
-
-    assert await chunks.__anext__() == b"first"
-    assert produced == ["first"]
-    assert await chunks.__anext__() == b"second"
 
 
 # ---------------------------------------------------------------- settings
