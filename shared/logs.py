@@ -28,15 +28,24 @@ class RedactTokens(logging.Filter):
     """Rewrites a record's message and string arguments before any handler sees them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # Render first: an argument that is not a string (an httpx.URL, an exception)
-        # can still carry a token once formatted.
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        record.msg = redact(message)
-        record.args = None
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        # Arguments stay arguments (uvicorn's access formatter unpacks them); one whose
+        # text carries a token, whatever its type (an httpx.URL, an exception), is
+        # replaced by its redacted text.
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_argument(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redact_argument(v) for k, v in record.args.items()}
         return True
+
+
+def _redact_argument(value: object) -> object:
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    text = str(value)
+    cleaned = redact(text)
+    return cleaned if cleaned != text or isinstance(value, str) else value
 
 
 _FILTER = RedactTokens()

@@ -173,6 +173,22 @@ def test_filter_redacts_arguments_that_are_not_strings(
     assert JWT not in handler.lines[0]
 
 
+def test_uvicorn_access_formatter_still_formats_redacted_records(
+    redacting_logger: tuple[logging.Logger, ListHandler],
+) -> None:
+    # uvicorn's AccessFormatter unpacks record.args: redaction must keep them a tuple.
+    from uvicorn.logging import AccessFormatter
+
+    logger, handler = redacting_logger
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'))
+    logger.info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/welcome/?token={JWT}", "1.1", 307
+    )
+    assert handler.lines == [
+        '127.0.0.1:5000 - "GET /welcome/?token=[redacted] HTTP/1.1" 307 Temporary Redirect'
+    ]
+
+
 # --- install_redaction ------------------------------------------------------------------
 
 
