@@ -23,7 +23,7 @@ from anonymizer.upstream import Limits, Upstream
 from shared.asgi import LazyApp
 from shared.logs import install_redaction
 from shared.settings import load_settings
-from shared.tokens import TokenCodec, VerifiedTokenCache
+from shared.tokens import VerifiedTokenCache
 
 __all__ = ["AnonymizerApp", "app", "create_app"]
 
@@ -66,7 +66,7 @@ def create_app(
     settings = settings or load_settings(Settings)
     install_redaction()
     settings.warn_about_weak_settings()
-    codec = TokenCodec(settings.signing_keys())
+    codec = settings.token_codec()
     timeout = httpx.Timeout(
         settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
     )

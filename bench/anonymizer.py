@@ -71,7 +71,9 @@ def metadata_rewrite_ms(instances: int, repeats: int = 5) -> float:
             "anonymized": True,
         }
     )
-    _, share = TokenCodec([SECRET.encode()]).encode(request)
+    _, share = TokenCodec([SECRET.encode()], anonymization_key=ANONYMIZATION_KEY.encode()).encode(
+        request
+    )
     timings = []
     for _ in range(repeats):
         pseudo = pseudonymizer_for(share, ANONYMIZATION_KEY.encode())  # fresh: no memo help
@@ -118,7 +120,9 @@ def main() -> int:
                         "anonymized": True,
                     }
                 )
-                token, share = TokenCodec([SECRET.encode()]).encode(request)
+                token, share = TokenCodec(
+                    [SECRET.encode()], anonymization_key=ANONYMIZATION_KEY.encode()
+                ).encode(request)
                 pseudo = pseudonymizer_for(share, ANONYMIZATION_KEY.encode())
                 real = (
                     study.study_instance_uid,

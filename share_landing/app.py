@@ -22,7 +22,6 @@ from shared.logs import install_redaction
 from shared.meddream import MedDreamClient
 from shared.revocations import RevocationList, open_configured_store
 from shared.settings import load_settings
-from shared.tokens import TokenCodec
 
 __all__ = ["app", "create_app"]
 
@@ -94,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.landing = Landing(
         settings=settings,
-        codec=TokenCodec(settings.signing_keys()),
+        codec=settings.token_codec(),
         revocations=revocations,
         meddream=meddream,
         templates=_templates(settings),

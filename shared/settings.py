@@ -27,6 +27,7 @@ from pydantic_settings import (
 from shared.errors import ConfigurationError
 from shared.models import Share, ShareType
 from shared.pseudonyms import pseudonymous_share
+from shared.tokens import TokenCodec
 from shared.urls import OhifDataSource, viewer_url
 
 __all__ = [
@@ -170,6 +171,14 @@ class CommonSettings(BaseSettings):
         """The current key first, then the previous keys accepted for verification only."""
         keys = [self.secret_key, *self.previous_secret_keys]
         return tuple(key.get_secret_value().encode() for key in keys)
+
+    def token_codec(self) -> TokenCodec:
+        """The token codec of these keys; it mints anonymized shares if it has their key."""
+        key = self.anonymization_key
+        return TokenCodec(
+            self.signing_keys(),
+            anonymization_key=key.get_secret_value().encode() if key is not None else None,
+        )
 
     def warn_about_weak_settings(self) -> None:
         """Log loud warnings for settings that work but should be fixed."""

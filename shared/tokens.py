@@ -8,6 +8,13 @@ read our tokens: `id`, `studies` (a list of `{dicom_uid, orthanc_id}`), `anonymi
 added after these; none of them may be renamed, removed or change meaning. Tokens
 minted by the original (v23.1 with `studies`; v22.9 with one study's `dicom_uid` and
 `orthanc_id` at the top level) carry no registered claims and are still accepted.
+
+One deliberate exception: a link must not identify the patient of an anonymized share,
+and anyone can read a JWT. So an anonymized share's `studies` name the pseudonyms its
+viewer shows, `id` is null, and the real studies and label travel encrypted in `sealed`
+(`shared.sealing`) under a key derived from the signing key, which the key that verifies
+the token opens. The original service would compare the pseudonyms with real UIDs, so it
+grants such a token nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import jwt
 
 from shared.errors import ExpiredTokenError, InvalidTokenError
 from shared.models import Share, ShareRequest, ShareType, StudyGrant
+from shared.pseudonyms import Pseudonymizer
+from shared.sealing import StudySeal
 
 __all__ = ["ALGORITHM", "MAX_TOKEN_LENGTH", "TokenCodec", "TokenProblem", "VerifiedTokenCache"]
 
@@ -90,22 +99,34 @@ def _studies(claims: dict[str, Any]) -> tuple[tuple[StudyGrant, ...], str]:
 class TokenCodec:
     """Mints share tokens with the current key and verifies them against every known key."""
 
-    def __init__(self, keys: Sequence[bytes], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        keys: Sequence[bytes],
+        clock: Callable[[], float] = time.time,
+        *,
+        anonymization_key: bytes | None = None,
+    ) -> None:
         if not keys or not all(keys):
             raise ValueError("at least one non-empty signing key is required")
         self._keys = tuple(keys)
         self._clock = clock
+        self._anonymization_key = anonymization_key
+        self._seals = tuple(StudySeal(key) for key in self._keys)
 
     def encode(self, request: ShareRequest) -> tuple[str, Share]:
         """Mint the token of a new share and return it with its decoded form."""
         now = self._clock()
         share_id = secrets.token_urlsafe(16)
         expires = request.expiration_date
+        label = request.id
+        studies = tuple(StudyGrant(s.dicom_uid, s.orthanc_id) for s in request.studies)
+        sealed = None
+        if request.anonymized:
+            studies, sealed = self._anonymize(studies, label, share_id)
+            label = None
         payload: dict[str, Any] = {
-            "id": request.id,
-            "studies": [
-                {"dicom_uid": s.dicom_uid, "orthanc_id": s.orthanc_id} for s in request.studies
-            ],
+            "id": label,
+            "studies": [{"dicom_uid": s.dicom_uid, "orthanc_id": s.orthanc_id} for s in studies],
             "anonymized": request.anonymized,
             "type": request.type.value,
             "expiration_date": expires.isoformat() if expires is not None else None,
@@ -115,8 +136,26 @@ class TokenCodec:
         if expires is not None:
             # Rounded down: a share never outlives the date its creator chose.
             payload["exp"] = math.floor(expires.timestamp())
+        if sealed is not None:
+            payload["sealed"] = sealed
         token = jwt.encode(payload, self._keys[0], algorithm=ALGORITHM)
-        return token, self._share(payload, token)
+        return token, self._share(payload, token, self._seals[0])
+
+    def _anonymize(
+        self, studies: tuple[StudyGrant, ...], label: str | None, share_id: str
+    ) -> tuple[tuple[StudyGrant, ...], str]:
+        """An anonymized share's public studies (their pseudonyms) and its sealed claim."""
+        if self._anonymization_key is None:
+            raise ValueError("anonymized shares need the anonymization key")
+        pseudo = Pseudonymizer(self._anonymization_key, share_id)
+        public = tuple(
+            StudyGrant(
+                pseudo.uid(s.dicom_uid) if s.dicom_uid else None,
+                pseudo.orthanc_id(s.orthanc_id) if s.orthanc_id else None,
+            )
+            for s in studies
+        )
+        return public, self._seals[0].seal(studies, label, share_id)
 
     def decode(self, token: str, *, verify_expiry: bool = True) -> Share:
         """Verify a token and return its share; raise InvalidTokenError or ExpiredTokenError.
@@ -127,7 +166,7 @@ class TokenCodec:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidTokenError("empty or oversized token")
         options = _DECODE_OPTIONS if verify_expiry else _DECODE_EXPIRED_OPTIONS
-        for key in self._keys:
+        for key, seal in zip(self._keys, self._seals, strict=True):
             try:
                 claims = jwt.decode(token, key, algorithms=[ALGORITHM], options=options)
             except jwt.InvalidSignatureError:
@@ -136,7 +175,7 @@ class TokenCodec:
                 raise ExpiredTokenError("share expired") from None
             except jwt.InvalidTokenError:
                 raise InvalidTokenError("malformed token") from None
-            share = self._share(claims, token)
+            share = self._share(claims, token, seal)
             if share.generation != "current":
                 logger.debug(
                     "accepted a token minted by the original orthanc-share (%s)", share.generation
@@ -147,7 +186,7 @@ class TokenCodec:
         raise InvalidTokenError("signature does not match any key")
 
     @staticmethod
-    def _share(claims: dict[str, Any], token: str) -> Share:
+    def _share(claims: dict[str, Any], token: str, seal: StudySeal) -> Share:
         try:
             share_type = ShareType(str(claims.get("type")))
         except ValueError:
@@ -175,6 +214,13 @@ class TokenCodec:
             else "sha256:" + hashlib.sha256(token.encode()).hexdigest()
         )
         label = claims.get("id")
+        if "sealed" in claims:
+            if not anonymized or share_id is None:
+                raise InvalidTokenError("sealed studies in a token that is not anonymized")
+            opened = seal.open(claims["sealed"], share_id)
+            if len(opened.studies) != len(studies):
+                raise InvalidTokenError("sealed and public studies differ in number")
+            studies, label = opened.studies, opened.label
         return Share(
             type=share_type,
             studies=studies,

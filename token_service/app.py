@@ -19,7 +19,7 @@ from shared.logs import install_redaction
 from shared.meddream import MedDreamClient
 from shared.revocations import RevocationList, open_configured_store
 from shared.settings import load_settings
-from shared.tokens import TokenCodec, VerifiedTokenCache
+from shared.tokens import VerifiedTokenCache
 from token_service import profile, tokens_api
 from token_service.creation import ShareCreationEndpoint, validation_errors
 from token_service.deps import Services
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_redaction()
     settings.warn_about_weak_settings()
     anonymous_profile = settings.anonymous_profile()
-    codec = TokenCodec(settings.signing_keys())
+    codec = settings.token_codec()
     http = httpx.AsyncClient(timeout=httpx.Timeout(settings.meddream_timeout_seconds))
     meddream = None
     if settings.meddream_token_service_url:

@@ -48,7 +48,9 @@ def mint(**overrides: Any) -> tuple[str, Share]:
         "expiration-date": "2099-01-01T00:00:00Z",
     }
     body.update(overrides)
-    return TokenCodec([SECRET.encode()]).encode(ShareRequest.model_validate(body))
+    return TokenCodec([SECRET.encode()], anonymization_key=ANONYMIZATION_KEY.encode()).encode(
+        ShareRequest.model_validate(body)
+    )
 
 
 def pseudonymizer(scope: str = "share-1") -> Pseudonymizer:

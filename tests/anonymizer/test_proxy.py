@@ -56,7 +56,10 @@ async def proxy(router: respx.Router, clock: Clock) -> AsyncIterator[Anonymizing
     ) as client:
         yield AnonymizingProxy(
             Upstream(client),
-            VerifiedTokenCache(TokenCodec([SECRET.encode()]), clock=clock),
+            VerifiedTokenCache(
+                TokenCodec([SECRET.encode()], anonymization_key=ANONYMIZATION_KEY.encode()),
+                clock=clock,
+            ),
             IndexCache(ANONYMIZATION_KEY.encode(), 300.0),
             Limits(MIB, MIB),
         )

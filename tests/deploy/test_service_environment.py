@@ -18,7 +18,6 @@ from anonymizer.settings import Settings as AnonymizerSettings
 from share_landing.settings import Settings as LandingSettings
 from shared.models import ShareRequest
 from shared.settings import MIN_SECRET_BYTES
-from shared.tokens import TokenCodec
 from tests.deploy.compose import REPO, Compose, Service, interpolate, load_compose
 from token_service.settings import Settings as TokenServiceSettings
 
@@ -200,7 +199,7 @@ def test_anonymized_links_name_the_anonymizer_once_enabled_in_env(
             "type": "stone-viewer-publication",
         }
     )
-    token, share = TokenCodec(settings.signing_keys()).encode(request)
+    token, share = settings.token_codec().encode(request)
     link = settings.viewer_link(share, token)
     assert link is not None
     assert link.startswith(f"{PUBLIC_URL}/anon-shares/stone-webviewer/index.html?")

@@ -140,7 +140,9 @@ def deployment(
             "type": "stone-viewer-publication",
         }
     )
-    token, share = TokenCodec([SECRET_KEY.encode()]).encode(request)
+    token, share = TokenCodec(
+        [SECRET_KEY.encode()], anonymization_key=ANONYMIZATION_KEY.encode()
+    ).encode(request)
 
     port = free_port()
     log = tmp_path_factory.mktemp("anonymizer") / "anonymizer.log"
@@ -322,7 +324,9 @@ def test_a_token_that_is_not_anonymized_opens_nothing(deployment: Deployment) ->
             "type": "stone-viewer-publication",
         }
     )
-    token, _ = TokenCodec([SECRET_KEY.encode()]).encode(request)
+    token, _ = TokenCodec(
+        [SECRET_KEY.encode()], anonymization_key=ANONYMIZATION_KEY.encode()
+    ).encode(request)
 
     response = deployment.anonymizer.get(
         f"/studies/{study_id}", headers={"Authorization": f"Bearer {token}"}

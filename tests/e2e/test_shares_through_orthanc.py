@@ -7,6 +7,8 @@ as real uvicorn processes; revocations live in a real PostgreSQL.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -427,6 +429,15 @@ def test_anonymized_stone_share_through_the_anonymizer(stack: Stack) -> None:
         study.accession_number,
         study.institution_name,
     ]
+    # The link reaches the browser: neither it nor the token's readable payload names
+    # the patient or the real study (the real ids travel sealed).
+    # (`sealed` is ciphertext, and the token's base64 may hold any short string by chance.)
+    claims = json.loads(base64.urlsafe_b64decode(answer["token"].split(".")[1] + "=="))
+    assert claims.pop("sealed") and claims["id"] is None
+    for secret in secrets:
+        for link in (answer["url"], location):
+            assert secret not in link.replace(answer["token"], ""), secret
+        assert secret not in json.dumps(claims), secret
     auth = bearer(answer["token"])
 
     def get(path: str, headers: dict[str, str] | None = None) -> httpx.Response:

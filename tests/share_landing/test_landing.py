@@ -56,7 +56,7 @@ def client(make_client: Factory) -> TestClient:
 
 
 def mint(**overrides: Any) -> str:
-    token, _ = TokenCodec([SECRET.encode()]).encode(
+    token, _ = TokenCodec([SECRET.encode()], anonymization_key=ANONYMIZATION_KEY.encode()).encode(
         ShareRequest.model_validate(share_body(**overrides))
     )
     return token
@@ -190,7 +190,9 @@ def test_revoked_share_shows_the_invalid_page(make_client: Factory, tmp_path: Pa
 
     url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
     token = mint()
-    share = TokenCodec([SECRET.encode()]).decode(token)
+    share = TokenCodec([SECRET.encode()], anonymization_key=ANONYMIZATION_KEY.encode()).decode(
+        token
+    )
     open_store(url).revoke(share.revocation_key, share.expires_at)
     response = make_client(database_url=url).get("/share-landing/", params={"token": token})
     assert response.status_code == 410
@@ -330,7 +332,9 @@ def test_anonymized_stone_share_redirects_with_pseudonyms(make_client: Factory) 
     client = make_client(public_anonymized_orthanc_root="https://pacs.example.org/anon-shares/")
     token = mint(anonymized=True)
     location = client.get("/share-landing/", params={"token": token}).headers["location"]
-    share = TokenCodec([SECRET.encode()]).decode(token)
+    share = TokenCodec([SECRET.encode()], anonymization_key=ANONYMIZATION_KEY.encode()).decode(
+        token
+    )
     pseudonym = pseudonymous_share(share, ANONYMIZATION_KEY.encode()).studies[0].dicom_uid
     assert location.startswith("https://pacs.example.org/anon-shares/stone-webviewer/index.html?")
     assert parse_qs(urlsplit(location).query)["study"] == [pseudonym]

@@ -287,11 +287,8 @@ def test_golden_token_that_never_expires_has_no_exp(
     assert far_clock.decode(token).expires_at is None
 
 
-def test_encode_keeps_every_study_and_the_anonymized_flag(
-    codec: TokenCodec, fixed_share_id: list[int | None]
-) -> None:
+def test_encode_keeps_every_study(codec: TokenCodec, fixed_share_id: list[int | None]) -> None:
     request = share_request(
-        anonymized=True,
         type="osimis-viewer-publication",
         studies=[{"orthanc-id": "a"}, {"dicom-uid": "1.2", "orthanc-id": "b"}],
     )
@@ -303,10 +300,16 @@ def test_encode_keeps_every_study_and_the_anonymized_flag(
         {"dicom_uid": None, "orthanc_id": "a"},
         {"dicom_uid": "1.2", "orthanc_id": "b"},
     ]
-    assert claims["anonymized"] is True
+    assert claims["anonymized"] is False
     assert claims["type"] == "osimis-viewer-publication"
+    assert "sealed" not in claims
     assert share.studies == (StudyGrant(None, "a"), StudyGrant("1.2", "b"))
-    assert share.anonymized is True
+    assert share.anonymized is False
+
+
+def test_anonymized_share_needs_the_anonymization_key(codec: TokenCodec) -> None:
+    with pytest.raises(ValueError, match="anonymization key"):
+        codec.encode(share_request(anonymized=True))
 
 
 def test_each_share_gets_a_fresh_id() -> None:
