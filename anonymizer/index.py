@@ -59,12 +59,18 @@ def _main_tag(resource: object, name: str) -> str | None:
 
 
 class ShareIndex:
-    """The studies one share grants, and on demand their series and instances."""
+    """The studies one share grants, and on demand their series and instances.
+
+    A study is named by its pseudonym. Its real UID or Orthanc id is accepted too only
+    when the token shows it (the original's anonymized Osimis links name real ids): for
+    a sealed token, answering a real UID would confirm a guess of it.
+    """
 
     def __init__(
         self, share: Share, pseudo: Pseudonymizer, ttl: float, clock: Callable[[], float]
     ) -> None:
         self.pseudo = pseudo
+        self._real_names = not share.sealed
         self._uids: list[str | None] = [s.dicom_uid for s in share.studies]
         self._ids: list[str | None] = [s.orthanc_id for s in share.studies]
         self._ttl = ttl
@@ -99,22 +105,29 @@ class ShareIndex:
         self._uids[index] = uid
         return uid
 
+    def _names_uid(self, value: str, uid: str) -> bool:
+        return value == self.pseudo.uid(uid) or (self._real_names and value == uid)
+
     async def study_by_uid(self, value: str, fetch: Fetch) -> int | None:
         """The granted study a UID names: its pseudonym, or the real UID the token shows."""
         for index, uid in enumerate(self._uids):
-            if uid is not None and value in (uid, self.pseudo.uid(uid)):
+            if uid is not None and self._names_uid(value, uid):
                 return index
         for index, uid in enumerate(self._uids):
             if uid is None:
                 learned = await self._learn_uid(index, fetch)
-                if learned is not None and value in (learned, self.pseudo.uid(learned)):
+                if learned is not None and self._names_uid(value, learned):
                     return index
         return None
 
     def study_by_id(self, value: str) -> int | None:
         """The granted study an Orthanc id names: its pseudonym, or the token's real id."""
         for index, study_id in enumerate(self._ids):
-            if study_id is not None and value in (study_id, self.pseudo.orthanc_id(study_id)):
+            if study_id is None:
+                continue
+            if value == self.pseudo.orthanc_id(study_id) or (
+                self._real_names and value == study_id
+            ):
                 return index
         return None
 

@@ -167,6 +167,8 @@ class Share:
     label: str | None
     revocation_key: str
     generation: str
+    # Whether the real studies came sealed: the link then names pseudonyms only.
+    sealed: bool = False
 
     def expired(self, now: float) -> bool:
         """Whether the share's expiry has passed at `now` (epoch seconds)."""

@@ -230,6 +230,7 @@ class TokenCodec:
             label=label if isinstance(label, str) else None,
             revocation_key=revocation_key,
             generation=generation,
+            sealed="sealed" in claims,
         )
 
 

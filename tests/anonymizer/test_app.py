@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import respx
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from anonymizer.settings import Settings
 from shared.errors import ConfigurationError
 from shared.pseudonyms import pseudonymizer_for
 from shared.settings import load_settings
+from shared.tokens import TokenCodec
 from tests.anonymizer import samples
 from tests.anonymizer.conftest import (
     ANONYMIZATION_KEY,
@@ -26,6 +28,7 @@ from tests.anonymizer.conftest import (
     anonymizer_settings,
     mint,
 )
+from tests.factories import SECRET
 
 SERIES_UID = "1.2.840.113619.2.55.3.2"
 INSTANCE_UID = "1.2.840.113619.2.55.3.3"
@@ -239,10 +242,7 @@ def test_series_of_another_study_is_refused(client: TestClient, router: respx.Ro
     assert response.status_code == 403
 
 
-def test_orthanc_resource_accepts_the_tokens_real_study_id(
-    client: TestClient, router: respx.Router
-) -> None:
-    share_pseudo = pseudo()
+def _study_answer(router: respx.Router) -> None:
     router.get(f"/studies/{STUDY_ID}").mock(
         return_value=httpx.Response(
             200,
@@ -254,12 +254,57 @@ def test_orthanc_resource_accepts_the_tokens_real_study_id(
         )
     )
 
-    response = client.get(f"/studies/{STUDY_ID}", headers={"token": _SHARE[0]})
 
-    assert response.json() == {
+def test_orthanc_resource_of_a_sealed_token_is_named_by_its_pseudonym_only(
+    client: TestClient, router: respx.Router
+) -> None:
+    # The link shows pseudonyms only: answering the real id would confirm a guess of it.
+    share_pseudo = pseudo()
+    _study_answer(router)
+
+    real = client.get(f"/studies/{STUDY_ID}", headers={"token": _SHARE[0]})
+    named = client.get(
+        f"/studies/{share_pseudo.orthanc_id(STUDY_ID)}", headers={"token": _SHARE[0]}
+    )
+    by_uid = client.get(
+        "/dicom-web/studies", params={"StudyInstanceUID": STUDY_UID}, headers={"token": _SHARE[0]}
+    )
+
+    assert real.status_code == 403
+    assert by_uid.status_code == 403
+    assert named.json() == {
         "ID": share_pseudo.orthanc_id(STUDY_ID),
         "Series": [share_pseudo.orthanc_id(SERIES_ID)],
         "MainDicomTags": {"StudyInstanceUID": share_pseudo.uid(STUDY_UID)},
+    }
+
+
+def test_orthanc_resource_accepts_the_real_study_id_an_original_token_shows(
+    client: TestClient, router: respx.Router
+) -> None:
+    # The original's anonymized Osimis links name the real Orthanc id, in the token too.
+    legacy = jwt.encode(
+        {
+            "id": None,
+            "studies": [{"dicom_uid": STUDY_UID, "orthanc_id": STUDY_ID}],
+            "anonymized": True,
+            "type": "osimis-viewer-publication",
+            "expiration_date": None,
+        },
+        SECRET,
+        algorithm="HS256",
+    )
+    share = TokenCodec([SECRET.encode()]).decode(legacy)
+    assert not share.sealed
+    legacy_pseudo = pseudonymizer_for(share, ANONYMIZATION_KEY.encode())
+    _study_answer(router)
+
+    response = client.get(f"/studies/{STUDY_ID}", headers={"token": legacy})
+
+    assert response.json() == {
+        "ID": legacy_pseudo.orthanc_id(STUDY_ID),
+        "Series": [legacy_pseudo.orthanc_id(SERIES_ID)],
+        "MainDicomTags": {"StudyInstanceUID": legacy_pseudo.uid(STUDY_UID)},
     }
 
 

@@ -100,7 +100,11 @@ async def test_an_index_does_not_open_a_study_of_another_share() -> None:
 
     assert await mine.study_by_uid(other_study, FakeOrthanc()) is None
     assert await mine.study_by_uid(mine.pseudo.uid(other_study), FakeOrthanc()) is None
-    assert await indexes.get(theirs).study_by_uid(other_study, FakeOrthanc()) == 0
+    theirs_index = indexes.get(theirs)
+    assert await theirs_index.study_by_uid(theirs_index.pseudo.uid(other_study), FakeOrthanc()) == 0
+    # A sealed token's link shows pseudonyms only: the real UID names nothing.
+    assert await theirs_index.study_by_uid(other_study, FakeOrthanc()) is None
+    assert mine.study_by_id(STUDY_ID) is None
 
 
 async def test_an_index_expires() -> None:

@@ -462,13 +462,13 @@ def test_anonymized_stone_share_through_the_anonymizer(stack: Stack) -> None:
     )
     assert len(frame.content) > 64 * 64 * 2
 
-    # What the anonymizer does not serve: the real UID, another study, no token, a
-    # standard share's token.
+    # What the anonymizer does not serve: the real UID (the link never showed it), another
+    # study, no token, a standard share's token.
     standard = stack.create(oe2_body(study, orthanc_id))["token"]
     path = f"/dicom-web/studies/{pseudonym}/series"
     refused = [
         httpx.get(
-            f"{stack.anonymizer.url}/dicom-web/studies/{study.study_instance_uid}x/series",
+            f"{stack.anonymizer.url}/dicom-web/studies/{study.study_instance_uid}/series",
             headers=auth,
         ),
         httpx.get(
