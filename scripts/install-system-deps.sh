@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and the benchmark need: a real Orthanc
-# (with Python and DICOMweb plugins), PostgreSQL, nginx, wrk and headless Chromium.
+# (with Python and DICOMweb plugins), PostgreSQL, nginx, wrk, headless Chromium, and npm
+# (which installs the pinned OHIF viewer, scripts/install-ohif.sh).
 set -euo pipefail
 
 PACKAGES=(
@@ -16,6 +17,8 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Any npm will do (a newer Node may be installed another way): Debian's only when none is.
+command -v npm >/dev/null || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""

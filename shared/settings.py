@@ -108,6 +108,8 @@ class CommonSettings(BaseSettings):
     public_meddream_root: PublicRoot | None = None
     public_ohif_root: PublicRoot | None = None
     ohif_data_source: OhifDataSource = OhifDataSource.DICOM_WEB
+    # An OHIF whose DICOMweb data source reads through the anonymizer.
+    public_anonymized_ohif_root: PublicRoot | None = None
     meddream_token_service_url: HttpUrl | None = None
     meddream_storage: str = "Orthanc"
     meddream_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -150,22 +152,23 @@ class CommonSettings(BaseSettings):
     def viewer_root(self, share: Share) -> str | None:
         """Public root of the viewer that opens a share: OHIF's, or its Orthanc's."""
         if share.type is ShareType.OHIF_VIEWER_PUBLICATION:
-            return self.public_ohif_root
+            return self.public_anonymized_ohif_root if share.anonymized else self.public_ohif_root
         return self.orthanc_root(share.anonymized)
 
     def viewer_link(self, share: Share, token: str) -> str | None:
         """The direct viewer URL of a share (no landing), or None if it cannot be built.
 
         An anonymized share's link names its studies by their pseudonyms: the anonymizer
-        serves them under those names only.
+        serves them under those names only, and through DICOMweb only, so anonymized OHIF
+        shares open by StudyInstanceUID whatever OHIF_DATA_SOURCE says.
         """
+        source = self.ohif_data_source
         if share.anonymized:
             if self.anonymization_key is None:
                 return None
             share = pseudonymous_share(share, self.anonymization_key.get_secret_value().encode())
-        return viewer_url(
-            share, token, self.viewer_root(share), ohif_data_source=self.ohif_data_source
-        )
+            source = OhifDataSource.DICOM_WEB
+        return viewer_url(share, token, self.viewer_root(share), ohif_data_source=source)
 
     def signing_keys(self) -> tuple[bytes, ...]:
         """The current key first, then the previous keys accepted for verification only."""

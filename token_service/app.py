@@ -44,8 +44,14 @@ def _log_summary(settings: Settings, auth_enabled: bool, profile_name: str) -> N
         ]
     if settings.public_ohif_root:
         enabled.append(f"ohif-viewer-publication ({settings.ohif_data_source.value})")
-    if settings.public_anonymized_orthanc_root and settings.anonymized_server_identifier:
-        enabled.append("anonymized osimis-viewer-publication")
+    if settings.anonymized_server_identifier and settings.anonymization_key:
+        if settings.public_anonymized_orthanc_root:
+            enabled += [
+                "anonymized stone-viewer-publication",
+                "anonymized osimis-viewer-publication",
+            ]
+        if settings.public_anonymized_ohif_root:
+            enabled.append("anonymized ohif-viewer-publication")
     if settings.meddream_enabled:
         enabled.append("meddream-instant-link")
         if settings.public_landing_root:

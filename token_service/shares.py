@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 
 _MEDDREAM_TYPES = (ShareType.MEDDREAM_INSTANT_LINK, ShareType.MEDDREAM_VIEWER_PUBLICATION)
 # Types the anonymizer serves: what their viewers read is rewritten (anonymizer.routes).
-_ANONYMIZED_TYPES = (ShareType.OSIMIS_VIEWER_PUBLICATION, ShareType.STONE_VIEWER_PUBLICATION)
+_ANONYMIZED_TYPES = (
+    ShareType.OSIMIS_VIEWER_PUBLICATION,
+    ShareType.STONE_VIEWER_PUBLICATION,
+    ShareType.OHIF_VIEWER_PUBLICATION,
+)
 # Types served by PUBLIC_ORTHANC_ROOT when not anonymized.
 _ORTHANC_ROOT_TYPES = (
     ShareType.OSIMIS_VIEWER_PUBLICATION,
@@ -41,33 +45,43 @@ class Issued:
     share_id: str | None
 
 
-def _needs_orthanc_ids(kind: ShareType, settings: Settings) -> bool:
-    """Whether the type's viewer opens studies by Orthanc id (else by StudyInstanceUID)."""
+def _needs_orthanc_ids(request: ShareRequest, settings: Settings) -> bool:
+    """Whether the share's viewer opens studies by Orthanc id (else by StudyInstanceUID)."""
+    kind = request.type
     if kind is ShareType.OHIF_VIEWER_PUBLICATION:
-        return settings.ohif_data_source is OhifDataSource.DICOM_JSON
+        # The anonymizer serves OHIF's DICOMweb data source only (not the OHIF plugin's
+        # dicom-json route): anonymized OHIF shares open by StudyInstanceUID.
+        dicom_json = settings.ohif_data_source is OhifDataSource.DICOM_JSON
+        return dicom_json and not request.anonymized
     return kind in (ShareType.OSIMIS_VIEWER_PUBLICATION, ShareType.VOLVIEW_VIEWER_PUBLICATION)
+
+
+def _check_anonymized_enabled(kind: ShareType, settings: Settings) -> None:
+    if kind not in _ANONYMIZED_TYPES:
+        raise ShareRefusedError(
+            f"{kind.value} shares cannot be anonymized "
+            "(anonymized shares open in the Stone viewer, OHIF or the Osimis viewer)"
+        )
+    if kind is ShareType.OHIF_VIEWER_PUBLICATION:
+        root = ("PUBLIC_ANONYMIZED_OHIF_ROOT", settings.public_anonymized_ohif_root)
+    else:
+        root = ("PUBLIC_ANONYMIZED_ORTHANC_ROOT", settings.public_anonymized_orthanc_root)
+    required = (
+        root,
+        ("ANONYMIZED_SERVER_IDENTIFIER", settings.anonymized_server_identifier),
+        ("ANONYMIZATION_KEY", settings.anonymization_key),
+    )
+    for name, value in required:
+        if value is None:
+            raise ShareRefusedError(
+                f"anonymized {kind.value} shares are not enabled ({name} is not set)"
+            )
 
 
 def _check_enabled(request: ShareRequest, settings: Settings) -> None:
     kind = request.type
     if request.anonymized:
-        if kind not in _ANONYMIZED_TYPES:
-            raise ShareRefusedError(
-                f"{kind.value} shares cannot be anonymized "
-                "(anonymized shares open in the Stone or the Osimis viewer)"
-            )
-        if settings.public_anonymized_orthanc_root is None:
-            raise ShareRefusedError(
-                "anonymized shares are not enabled (PUBLIC_ANONYMIZED_ORTHANC_ROOT is not set)"
-            )
-        if settings.anonymized_server_identifier is None:
-            raise ShareRefusedError(
-                "anonymized shares are not enabled (ANONYMIZED_SERVER_IDENTIFIER is not set)"
-            )
-        if settings.anonymization_key is None:
-            raise ShareRefusedError(
-                "anonymized shares are not enabled (ANONYMIZATION_KEY is not set)"
-            )
+        _check_anonymized_enabled(kind, settings)
     elif kind in _ORTHANC_ROOT_TYPES and settings.public_orthanc_root is None:
         raise ShareRefusedError(
             f"{kind.value} shares are not enabled (PUBLIC_ORTHANC_ROOT is not set)"
@@ -89,7 +103,7 @@ def check_allowed(request: ShareRequest, settings: Settings, now: float) -> None
     if kind in CALLER_LINKED_TYPES:
         # No link of ours: validation matches either id, and every study has one.
         return
-    if _needs_orthanc_ids(kind, settings):
+    if _needs_orthanc_ids(request, settings):
         if any(s.orthanc_id is None for s in request.studies):
             raise ShareRefusedError(f"{kind.value} needs an orthanc-id for every study")
         if kind is ShareType.OHIF_VIEWER_PUBLICATION and len(request.studies) != 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
 
 from anonymizer.errors import RefusedError
@@ -126,3 +128,36 @@ def test_upstream_path_takes_the_real_ids() -> None:
     assert match.path(study=S, series=SE, instance=I) == (
         f"/dicom-web/studies/{S}/series/{SE}/instances/{I}/frames/1"
     )
+
+
+# What OHIF 3.12 sends to open a study (tests/e2e/test_ohif.py observes it for real).
+OHIF_REQUESTS = [
+    (
+        "/dicom-web/studies",
+        "limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060"
+        f"&StudyInstanceUID={S}",
+        Kind.QIDO,
+    ),
+    (
+        f"/dicom-web/studies/{S}/series",
+        "includefield=00080021,00080031,0008103E,00200011",
+        Kind.QIDO,
+    ),
+    (f"/dicom-web/studies/{S}/series/{SE}/metadata", "", Kind.METADATA),
+    (f"/dicom-web/studies/{S}/series/{SE}/instances/{I}/frames/1", "", Kind.PARTS),
+]
+
+
+@pytest.mark.parametrize(("path", "query", "kind"), OHIF_REQUESTS)
+def test_ohif_requests_are_served(path: str, query: str, kind: Kind) -> None:
+    match = match_route("GET", path)
+    args = parse_qsl(query)
+    assert match.kind is kind
+    assert check_query(match, args) == args
+
+
+def test_ohif_lookup_of_the_patients_other_studies_is_refused() -> None:
+    # Sent when the study has a PatientID, which the anonymizer empties; refused anyway.
+    qido = match_route("GET", "/dicom-web/studies")
+    with pytest.raises(RefusedError):
+        check_query(qido, [("00100020", "PID"), ("limit", "101"), ("offset", "0")])

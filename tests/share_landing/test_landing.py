@@ -348,3 +348,28 @@ def test_anonymized_share_without_anonymization_key_is_503(make_client: Factory)
     )
     response = client.get("/share-landing/", params={"token": mint(anonymized=True)})
     assert response.status_code == 503
+
+
+ANONYMIZED_OHIF = {"public_anonymized_ohif_root": "https://pacs.example.org/anon-ohif/"}
+
+
+@pytest.mark.parametrize("data_source", ["dicom-web", "dicom-json"])
+def test_anonymized_ohif_share_redirects_to_the_anonymized_ohif(
+    make_client: Factory, data_source: str
+) -> None:
+    client = make_client(**OHIF, **ANONYMIZED_OHIF, ohif_data_source=data_source)
+    token = mint(type="ohif-viewer-publication", anonymized=True)
+    location = client.get("/share-landing/", params={"token": token}).headers["location"]
+    assert location.startswith("https://pacs.example.org/anon-ohif/viewer?")
+    query = parse_qs(urlsplit(location).query)
+    assert set(query) == {"StudyInstanceUIDs", "token"}
+    assert query["StudyInstanceUIDs"][0].startswith("2.25.")
+    assert STUDY_UID not in location.split("&token=")[0]
+
+
+def test_anonymized_ohif_share_never_opens_the_standard_ohif(make_client: Factory) -> None:
+    client = make_client(**OHIF)
+    token = mint(type="ohif-viewer-publication", anonymized=True)
+    response = client.get("/share-landing/", params={"token": token})
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.text

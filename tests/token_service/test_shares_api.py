@@ -22,6 +22,8 @@ MEDDREAM = {
     "meddream_token_service_url": "http://meddream-token:8088/v3/generate",
     "public_meddream_root": "https://pacs.example.org/meddream/",
 }
+OHIF = {"public_ohif_root": "https://pacs.example.org/ohif/"}
+ANONYMIZED_OHIF = {"public_anonymized_ohif_root": "https://pacs.example.org/anon-ohif/"}
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -171,6 +173,25 @@ def test_expiration_in_the_past_is_refused(client: TestClient) -> None:
             share_body(anonymized=True, type="meddream-instant-link"),
             "cannot be anonymized",
         ),
+        (
+            # Anonymized OHIF reads through the anonymizer: its own OHIF, not PUBLIC_OHIF_ROOT's.
+            {**OHIF, "anonymized_server_identifier": "anonymized-server-id"},
+            share_body(anonymized=True, type="ohif-viewer-publication"),
+            "anonymized ohif-viewer-publication shares are not enabled "
+            "(PUBLIC_ANONYMIZED_OHIF_ROOT is not set)",
+        ),
+        (
+            ANONYMIZED_OHIF,
+            share_body(anonymized=True, type="ohif-viewer-publication"),
+            "(ANONYMIZED_SERVER_IDENTIFIER is not set)",
+        ),
+        (
+            {**ANONYMIZED_OHIF, "anonymized_server_identifier": "anonymized-server-id"},
+            share_body(
+                anonymized=True, type="ohif-viewer-publication", studies=[{"orthanc-id": STUDY_ID}]
+            ),
+            "needs a dicom-uid for every study",
+        ),
         ({}, share_body(studies=[{"orthanc-id": STUDY_ID}]), "needs a dicom-uid for every study"),
         (
             {},
@@ -285,3 +306,90 @@ def test_anonymized_stone_share_names_pseudonymous_studies(make_client: ClientFa
     # The service itself opens the sealed real study, which its validation compares.
     assert share.studies[0].dicom_uid == STUDY_UID
     assert share.studies[0].orthanc_id == STUDY_ID
+
+
+@pytest.mark.parametrize("data_source", ["dicom-web", "dicom-json"])
+def test_anonymized_ohif_share_opens_pseudonymous_studies_through_dicomweb(
+    make_client: ClientFactory, data_source: str
+) -> None:
+    # The anonymizer serves OHIF's DICOMweb data source only: OHIF_DATA_SOURCE, which
+    # says how the OHIF of PUBLIC_OHIF_ROOT reads, changes nothing here.
+    client = make_client(
+        **OHIF,
+        **ANONYMIZED_OHIF,
+        ohif_data_source=data_source,
+        public_landing_root=None,
+        anonymized_server_identifier="anonymized-server-id",
+    )
+    body = share_body(
+        anonymized=True, type="ohif-viewer-publication", studies=[{"dicom-uid": STUDY_UID}]
+    )
+    response = client.put("/shares", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    root = "https://pacs.example.org/anon-ohif/viewer?StudyInstanceUIDs="
+    assert answer["url"].startswith(root)
+    study, token = answer["url"].removeprefix(root).split("&token=")
+    assert study.startswith("2.25.") and STUDY_UID not in study
+    assert token == answer["token"]
+    decoded = client.post(
+        "/tokens/decode", json={"token-key": "token", "token-value": answer["token"]}
+    ).json()
+    assert decoded["redirect-url"] == answer["url"]
+
+
+def test_standard_ohif_share_keeps_the_standard_ohif(make_client: ClientFactory) -> None:
+    client = make_client(**OHIF, **ANONYMIZED_OHIF, public_landing_root=None)
+    answer = client.put("/shares", json=share_body(type="ohif-viewer-publication")).json()
+    assert answer["url"] == (
+        f"https://pacs.example.org/ohif/viewer?StudyInstanceUIDs={STUDY_UID}"
+        f"&token={answer['token']}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected", "absent"),
+    [
+        (
+            {
+                "public_anonymized_orthanc_root": "https://pacs.example.org/anon-shares/",
+                "public_anonymized_ohif_root": "https://pacs.example.org/anon-ohif/",
+                "anonymized_server_identifier": "anonymized-server-id",
+            },
+            [
+                "anonymized stone-viewer-publication",
+                "anonymized osimis-viewer-publication",
+                "anonymized ohif-viewer-publication",
+            ],
+            [],
+        ),
+        (
+            {
+                "public_anonymized_orthanc_root": "https://pacs.example.org/anon-shares/",
+                "public_anonymized_ohif_root": "https://pacs.example.org/anon-ohif/",
+                "anonymized_server_identifier": "anonymized-server-id",
+                "anonymization_key": None,
+            },
+            [],
+            ["anonymized"],
+        ),
+    ],
+    ids=["anonymized shares enabled", "no anonymization key"],
+)
+def test_startup_summary_lists_the_share_types_that_can_be_created(
+    make_client: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    overrides: dict[str, Any],
+    expected: list[str],
+    absent: list[str],
+) -> None:
+    caplog.set_level(logging.INFO, logger="token_service.app")
+
+    make_client(**overrides)
+
+    summary = [r.getMessage() for r in caplog.records if "share types enabled" in r.getMessage()]
+    assert len(summary) == 1
+    for kind in expected:
+        assert kind in summary[0]
+    for word in absent:
+        assert word not in summary[0]

@@ -39,12 +39,23 @@ def test_ohif_from_the_environment(
     assert settings.ohif_data_source is OhifDataSource.DICOM_JSON
 
 
+@pytest.mark.parametrize("cls", SERVICES)
+def test_anonymized_ohif_root_from_the_environment(
+    cls: type[CommonSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(cls, secrets_dir=None).public_anonymized_ohif_root is None
+    monkeypatch.setenv("PUBLIC_ANONYMIZED_OHIF_ROOT", "https://pacs.example.org/anon-ohif")
+    settings = load_settings(cls, secrets_dir=None)
+    assert settings.public_anonymized_ohif_root == "https://pacs.example.org/anon-ohif/"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         ("OHIF_DATA_SOURCE", "dicomweb"),
         ("PUBLIC_OHIF_ROOT", "pacs.example.org/ohif"),
         ("PUBLIC_OHIF_ROOT", "https://pacs.example.org/ohif/?x=1"),
+        ("PUBLIC_ANONYMIZED_OHIF_ROOT", "pacs.example.org/anon-ohif"),
         ("PUBLIC_LANDING_ROOT", "ftp://pacs.example.org/welcome"),
     ],
 )
