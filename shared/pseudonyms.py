@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -29,6 +30,7 @@ __all__ = [
     "anonymized_viewer_url",
     "pseudonymizer_for",
     "pseudonymous_share",
+    "pseudonymous_studies",
     "share_scope",
 ]
 
@@ -125,20 +127,26 @@ def pseudonymizer_for(share: Share, key: bytes) -> Pseudonymizer:
     return Pseudonymizer(key, share_scope(share))
 
 
+def pseudonymous_studies(
+    studies: Iterable[StudyGrant], pseudo: Pseudonymizer
+) -> tuple[StudyGrant, ...]:
+    """The studies named by their pseudonyms."""
+    return tuple(
+        StudyGrant(
+            pseudo.uid(s.dicom_uid) if s.dicom_uid else None,
+            pseudo.orthanc_id(s.orthanc_id) if s.orthanc_id else None,
+        )
+        for s in studies
+    )
+
+
 def pseudonymous_share(share: Share, key: bytes) -> Share:
     """The share with its studies named by their pseudonyms (ids and scope unchanged).
 
     What a viewer link of an anonymized share must name: pass it to
     `shared.urls.viewer_url` in place of the share.
     """
-    pseudo = pseudonymizer_for(share, key)
-    studies = tuple(
-        StudyGrant(
-            pseudo.uid(s.dicom_uid) if s.dicom_uid else None,
-            pseudo.orthanc_id(s.orthanc_id) if s.orthanc_id else None,
-        )
-        for s in share.studies
-    )
+    studies = pseudonymous_studies(share.studies, pseudonymizer_for(share, key))
     return replace(share, studies=studies)
 
 

@@ -32,7 +32,7 @@ import jwt
 
 from shared.errors import ExpiredTokenError, InvalidTokenError
 from shared.models import Share, ShareRequest, ShareType, StudyGrant
-from shared.pseudonyms import Pseudonymizer
+from shared.pseudonyms import Pseudonymizer, pseudonymous_studies
 from shared.sealing import StudySeal
 
 __all__ = ["ALGORITHM", "MAX_TOKEN_LENGTH", "TokenCodec", "TokenProblem", "VerifiedTokenCache"]
@@ -147,14 +147,7 @@ class TokenCodec:
         """An anonymized share's public studies (their pseudonyms) and its sealed claim."""
         if self._anonymization_key is None:
             raise ValueError("anonymized shares need the anonymization key")
-        pseudo = Pseudonymizer(self._anonymization_key, share_id)
-        public = tuple(
-            StudyGrant(
-                pseudo.uid(s.dicom_uid) if s.dicom_uid else None,
-                pseudo.orthanc_id(s.orthanc_id) if s.orthanc_id else None,
-            )
-            for s in studies
-        )
+        public = pseudonymous_studies(studies, Pseudonymizer(self._anonymization_key, share_id))
         return public, self._seals[0].seal(studies, label, share_id)
 
     def decode(self, token: str, *, verify_expiry: bool = True) -> Share:
@@ -214,7 +207,8 @@ class TokenCodec:
             else "sha256:" + hashlib.sha256(token.encode()).hexdigest()
         )
         label = claims.get("id")
-        if "sealed" in claims:
+        sealed = "sealed" in claims
+        if sealed:
             if not anonymized or share_id is None:
                 raise InvalidTokenError("sealed studies in a token that is not anonymized")
             opened = seal.open(claims["sealed"], share_id)
@@ -230,7 +224,7 @@ class TokenCodec:
             label=label if isinstance(label, str) else None,
             revocation_key=revocation_key,
             generation=generation,
-            sealed="sealed" in claims,
+            sealed=sealed,
         )
 
 
